@@ -1,0 +1,235 @@
+"""Run engine work from a dock: thread worker, determinate progress, Cancel.
+
+Engine work is a generator that yields :class:`tamale.progress.ProgressEvent`
+and returns its result (see :mod:`tamale.progress`). :class:`TaskRunner` is the
+one adapter every dock uses to run it: a Run button, a Cancel button, a
+progress bar and a status line. It starts the generator in a napari thread
+worker (the UI never freezes), turns events into a determinate bar (in the dock
+and in napari's activity panel), stops the work on Cancel (at the next yield,
+and inside loops through the :class:`~tamale.progress.CancelToken`), delivers
+the result to a callback on the GUI thread, and reports errors as napari
+notifications: a :class:`~tamale.errors.TamaleInputError` (or other
+``ValueError``) as its plain message, anything else with its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from napari.qt.threading import GeneratorWorker, create_worker
+from napari.utils import progress as napari_progress
+from napari.utils.notifications import notification_manager, show_error, show_info
+
+from tamale.config import ConfigError
+from tamale.errors import TamaleInputError
+from tamale.progress import Cancelled, CancelToken, ProgressEvent
+
+__all__ = ["TaskRunner", "report_error"]
+
+log = logging.getLogger(__name__)
+
+WorkFactory = Callable[[CancelToken], Generator[ProgressEvent, Any, Any]]
+
+
+class _WorkFailed(Exception):
+    """Carries a RuntimeError out of a worker.
+
+    superqt's worker treats a RuntimeError returned by the work as a deleted
+    Qt object and only warns; torch reports real failures (out of memory,
+    shape errors) as RuntimeError, so they are wrapped to reach the user.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _guarded(generator: Generator[ProgressEvent, Any, Any]) -> Generator[ProgressEvent, Any, Any]:
+    try:
+        return (yield from generator)
+    except RuntimeError as exc:
+        raise _WorkFailed(exc) from exc
+
+
+def report_error(exc: BaseException) -> None:
+    """Show ``exc`` to the user: input errors as plain text, bugs with traceback."""
+    if isinstance(
+        exc, (TamaleInputError, ConfigError, FileNotFoundError, FileExistsError, PermissionError)
+    ):
+        show_error(str(exc))
+    elif isinstance(exc, ValueError):
+        show_error(str(exc))
+    else:
+        log.error("tamale: unexpected error", exc_info=exc)
+        notification_manager.receive_error(type(exc), exc, exc.__traceback__)
+
+
+class TaskRunner(Container):
+    """Run / Cancel buttons, a progress bar and a status line for one dock.
+
+    Parameters
+    ----------
+    run_text : str
+        Label of the Run button.
+    tooltip : str
+        Tooltip of the Run button.
+
+    The dock connects ``runner.run_button.changed`` to its own method, which
+    reads the controls, validates them and calls :meth:`start`.
+    """
+
+    def __init__(self, run_text: str = "Run", tooltip: str = "") -> None:
+        self.run_button = PushButton(text=run_text, tooltip=tooltip)
+        self.cancel_button = PushButton(
+            text="Cancel", enabled=False, tooltip="Stop the running task (nothing is half-written)"
+        )
+        self.progress_bar = ProgressBar(value=0, min=0, max=1, visible=False, label="")
+        self.status = Label(value="")
+        buttons = Container(
+            layout="horizontal", widgets=[self.run_button, self.cancel_button], labels=False
+        )
+        buttons.margins = (0, 0, 0, 0)
+        super().__init__(widgets=[buttons, self.progress_bar, self.status], labels=False)
+        self.margins = (0, 0, 0, 0)
+        self.worker: GeneratorWorker | None = None
+        self._token: CancelToken | None = None
+        self._pbar: napari_progress | None = None
+        self._stage: str | None = None
+        self._started = 0.0
+        self.last_error: BaseException | None = None
+        self.cancel_button.changed.connect(self.cancel)
+
+    # -- state -----------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Whether a task is running."""
+        return self.worker is not None
+
+    # -- control ---------------------------------------------------------
+    def start(
+        self,
+        work: WorkFactory,
+        *,
+        on_result: Callable[[Any], None] | None = None,
+        description: str = "tamale",
+        on_finished: Callable[[], None] | None = None,
+    ) -> GeneratorWorker | None:
+        """Run ``work(cancel_token)`` in a thread worker.
+
+        Parameters
+        ----------
+        work : callable
+            Takes a :class:`CancelToken`, returns a work generator.
+        on_result : callable, optional
+            Called on the GUI thread with the generator's return value.
+        description : str
+            Shown in napari's activity panel.
+        on_finished : callable, optional
+            Called on the GUI thread when the task ends in any way.
+
+        Returns None (and notifies) if a task is already running.
+        """
+        if self.busy:
+            show_info("A task is already running in this dock; cancel it or wait.")
+            return None
+        self._token = token = CancelToken()
+        self.last_error = None
+        try:
+            generator = work(token)
+        except Exception as exc:  # validation before any work started
+            self.last_error = exc
+            report_error(exc)
+            return None
+        worker = create_worker(_guarded, generator, _start_thread=False, _ignore_errors=True)
+        self.worker = worker
+        self._stage = None
+        self._started = time.monotonic()
+        self._pbar = napari_progress(total=0, desc=description)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.progress_bar.visible = True
+        self.progress_bar.max = 0  # busy indicator until the first event
+        self.status.value = "starting..."
+
+        worker.yielded.connect(self._on_event)
+        if on_result is not None:
+            worker.returned.connect(on_result)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_error)
+        worker.aborted.connect(self._on_aborted)
+        worker.finished.connect(self._on_finished)
+        if on_finished is not None:
+            worker.finished.connect(on_finished)
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the running task to stop."""
+        if self._token is not None:
+            self._token.cancel()
+        if self.worker is not None:
+            self.worker.quit()
+            self.status.value = "cancelling..."
+
+    # -- signal handlers (GUI thread) ------------------------------------
+    def _on_event(self, event: object) -> None:
+        if not isinstance(event, ProgressEvent):
+            return
+        total = event.total or 0
+        if event.stage != self._stage:
+            self._stage = event.stage
+            if self._pbar is not None:
+                self._pbar.set_description(event.stage)
+        self.progress_bar.max = max(total, 0)
+        self.progress_bar.value = min(event.step, total) if total else 0
+        if self._pbar is not None:
+            self._pbar.total = total
+            self._pbar.n = min(event.step, total) if total else event.step
+            self._pbar.refresh()
+        text = event.message or event.stage
+        if total:
+            text = f"{text} ({event.step}/{total})"
+            eta = self._eta(event)
+            if eta:
+                text += f", {eta} left"
+        self.status.value = text
+
+    def _eta(self, event: ProgressEvent) -> str:
+        frac = event.fraction
+        if not frac or frac >= 1.0:
+            return ""
+        elapsed = time.monotonic() - self._started
+        if elapsed < 2.0:
+            return ""
+        remaining = elapsed * (1 - frac) / frac
+        return f"{remaining:.0f} s" if remaining < 120 else f"{remaining / 60:.1f} min"
+
+    def _on_returned(self, _value: object) -> None:
+        self.status.value = f"done in {time.monotonic() - self._started:.1f} s"
+
+    def _on_error(self, exc: BaseException) -> None:
+        if isinstance(exc, _WorkFailed):
+            exc = exc.original
+        if isinstance(exc, Cancelled):
+            self.status.value = "cancelled"
+            return
+        self.last_error = exc
+        self.status.value = f"failed: {exc}"
+        report_error(exc)
+
+    def _on_aborted(self) -> None:
+        self.status.value = "cancelled"
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self._token = None
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        self.progress_bar.visible = False
