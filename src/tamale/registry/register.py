@@ -36,6 +36,7 @@ from tamale.registry.install import (
 )
 from tamale.registry.store import CARD_FILE
 from tamale.registry.verify import check_model
+from tamale.registry.weights import LABELS
 
 __all__ = ["RegisteredModel", "iter_register_model", "register_model", "weights_file_name"]
 
@@ -84,18 +85,25 @@ def _override(ref: WeightsRef | None, location: str | Path | None) -> WeightsRef
     )
 
 
+def _local_source(card: ModelCard, field: str, ref: WeightsRef) -> Path:
+    source = Path(card.resolve(ref))
+    if source.is_dir():
+        raise TamaleInputError(f"{LABELS[field]} {source} is a folder, not a file")
+    if not source.is_file():
+        raise TamaleInputError(f"{LABELS[field]} file not found: {source}")
+    return source
+
+
 def _iter_stage_weights(
     card: ModelCard, field: str, ref: WeightsRef, staging: Path, cancel: CancelToken | None
 ) -> Work[tuple[WeightsRef, WeightsRef]]:
     """Bring one weights file in; returns (reference to store, reference to a local file)."""
-    what = f"{field.replace('_', ' ')} ({ref.uri})"
+    what = f"{LABELS[field]} ({ref.uri})"
     if ref.is_url:
         got = yield from iter_download(ref.uri, ref.sha256, cancel=cancel)
         stored = ref.model_copy(update={"sha256": got.sha256})
         return stored, stored.model_copy(update={"uri": str(got.path)})
-    source = Path(card.resolve(ref))
-    if not source.is_file():
-        raise TamaleInputError(f"{field.replace('_', ' ')} file not found: {source}")
+    source = _local_source(card, field, ref)
     name = weights_file_name(field, ref.format)
     sha = yield from iter_copy_hashed(source, staging / name, stage="copy", cancel=cancel)
     check_sha256(sha, ref.sha256, what)
@@ -149,6 +157,9 @@ def iter_register_model(
     }
     # a change of weights format (e.g. a .pth given for a safetensors card) is validated here
     card = card.updated(**refs)
+    for field, ref in refs.items():  # missing local files: fail before any download
+        if ref is not None and not ref.is_url:
+            _local_source(card, field, ref)
 
     staging = new_staging_dir()
     try:

@@ -63,7 +63,7 @@ from tamale.registry.install import (
 from tamale.registry.register import RegisteredModel, weights_file_name
 from tamale.registry.store import CARD_FILE, get_card
 from tamale.registry.verify import check_model
-from tamale.registry.weights import iter_local_card, weights_refs
+from tamale.registry.weights import LABELS, iter_local_card, weights_refs
 
 __all__ = [
     "ARCHIVE_FORMAT",
@@ -448,7 +448,7 @@ def _imported_card(
         member = Path(ref.uri).name if manifest.source == "empanada" else ref.uri
         if ref.is_url or member not in manifest.files or member == _card_member(manifest):
             raise TamaleInputError(
-                f"{archive.name}: the card's {field.replace('_', ' ')} ({ref.uri}) is not a file "
+                f"{archive.name}: the card's {LABELS[field]} ({ref.uri}) is not a file "
                 "inside the archive"
             )
     return card

@@ -16,7 +16,10 @@ from tamale.progress import CancelToken, ProgressCallback, Work, drain
 from tamale.registry.card import ModelCard, WeightsRef
 from tamale.registry.download import cache_path, iter_download
 
-__all__ = ["iter_local_card", "local_card", "local_weights_path", "weights_refs"]
+__all__ = ["LABELS", "iter_local_card", "local_card", "local_weights_path", "weights_refs"]
+
+LABELS = {"weights": "weights", "weights_quantized": "quantized weights"}
+"""How each weights field of a card is called in messages."""
 
 
 def weights_refs(card: ModelCard) -> dict[str, WeightsRef]:
@@ -48,9 +51,7 @@ def iter_local_card(card: ModelCard, *, cancel: CancelToken | None = None) -> Wo
         else:
             path = Path(card.resolve(ref))
             if not path.is_file():
-                raise TamaleInputError(
-                    f"{field.replace('_', ' ')} of model {card.name!r} not found: {path}"
-                )
+                raise TamaleInputError(f"{LABELS[field]} of model {card.name!r} not found: {path}")
             changes[field] = ref.model_copy(update={"uri": str(path)})
     return card.updated(**changes)
 

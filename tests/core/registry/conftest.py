@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import http.server
 import threading
 import time
@@ -11,46 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
-EMPANADA_CARD = """\
-class_names:
-  1: mito
-labels: [1]
-thing_list: [1]
-model: {model}
-padding_factor: 16
-norms: {{mean: 0.57571, std: 0.12765}}
-description: A scripted test model with empanada's call signature.
-FINETUNE:
-  criterion: PanopticLoss
-  dataset_class: SingleClassInstanceDataset
-  engine_params: {{confidence_thr: 0.5, label_divisor: 1000, nms_kernel: 7}}
-"""
-
-
-def _script_model(path: Path, channels: int = 4) -> None:
-    import torch
-
-    class Scripted(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = torch.nn.Conv2d(1, channels, 3, padding=1)
-
-        def forward(
-            self, x: torch.Tensor, render_steps: int = 2, interpolate_ins: bool = True
-        ) -> dict[str, torch.Tensor]:
-            y = self.conv(x)
-            return {"sem_logits": y[:, :1], "ctr_hmp": y[:, 1:2], "offsets": y[:, 2:4]}
-
-    torch.manual_seed(0)
-    torch.jit.save(torch.jit.script(Scripted()), str(path))
+from registry_helpers import EMPANADA_CARD, script_model
 
 
 @pytest.fixture(scope="session")
 def scripted_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small TorchScript model called like empanada's (x, render_steps, interpolate_ins)."""
     path = tmp_path_factory.mktemp("scripted") / "scripted.pth"
-    _script_model(path)
+    script_model(path)
     return path
 
 
@@ -58,12 +25,8 @@ def scripted_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def other_scripted_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another TorchScript model (6 output channels) with different weights."""
     path = tmp_path_factory.mktemp("scripted2") / "other.pth"
-    _script_model(path, channels=6)
+    script_model(path, channels=6)
     return path
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @pytest.fixture
