@@ -109,7 +109,7 @@ def _class_infos(card: ModelCard) -> tuple[ClassInfo, ...]:
             ids = labeling_ids(c.id, div)
             text = f"label each {c.name} object with its own id: {', '.join(map(str, ids))}, ..."
             if div is not None:
-                text += f" (at most {div - 1} objects per image)"
+                text += f" (at most {div - 1} {c.name} objects per image)"
                 if single:
                     text += "; a one-class model also accepts any unique ids (1, 2, 3, ...)"
             else:
@@ -226,7 +226,7 @@ def _size(n: int | None) -> str:
 
 
 def _patch_sizes(pf: int) -> str:
-    sizes = sorted({pf * k for k in range(1, 9) if 64 <= pf * k <= 1024})[:4] or [pf]
+    sizes = [s for s in (128, 256, 384, 512, 768, 1024) if s % pf == 0][:4] or [pf, 2 * pf]
     return ", ".join(map(str, sizes))
 
 

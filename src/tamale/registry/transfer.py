@@ -282,6 +282,12 @@ def _check_members(zf: zipfile.ZipFile, archive: Path) -> dict[str, zipfile.ZipI
         raise TamaleInputError(
             f"{archive.name} holds {len(infos)} files; a model archive holds at most {MAX_MEMBERS}"
         )
+    names = [info.filename for info in infos]
+    yamls = [n for n in names if n.lower().endswith((".yaml", ".yml"))]
+    if MANIFEST not in names and len(yamls) != 1:
+        raise TamaleInputError(
+            f"{archive.name} is not a tamale model archive, or it is corrupt (no {MANIFEST} inside)"
+        )
     members: dict[str, zipfile.ZipInfo] = {}
     total = 0
     for info in infos:
