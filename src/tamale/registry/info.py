@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tamale.config import ConfigError
 from tamale.errors import TamaleInputError
 from tamale.progress import CancelToken, ProgressCallback, ProgressEvent, Work, check, drain
 from tamale.registry.card import ModelCard
 from tamale.registry.install import read_marker
 from tamale.registry.store import get_card, hidden_models, model_location
-from tamale.registry.verify import count_parameters, load_for_check
+from tamale.registry.verify import architecture_parameters, count_parameters, load_for_check
 from tamale.registry.weights import local_weights_path, weights_refs
 
 __all__ = [
@@ -80,6 +81,9 @@ class ModelInfo:
     norms: dict[str, float]
     parameters: int | None
     """Parameter count, or None when it could not be counted (see ``parameters_note``)."""
+    parameter_parts: dict[str, int]
+    """Parameters per part (``encoder``, ``decoders``, ``heads``, ``pointrend``) when the
+    architecture is known; empty for TorchScript models."""
     parameters_note: str
     inference: dict[str, Any]
     finetune: dict[str, Any]
@@ -140,18 +144,28 @@ def _weights_infos(card: ModelCard) -> tuple[WeightsInfo, ...]:
     return tuple(out)
 
 
-def _count(card: ModelCard, marker: dict[str, Any] | None) -> tuple[int | None, str]:
+def _count(
+    card: ModelCard, marker: dict[str, Any] | None
+) -> tuple[int | None, dict[str, int], str]:
+    """(total, parts, note): from the architecture, the registration record, or the weights."""
+    try:
+        parts = architecture_parameters(card)
+    except (TamaleInputError, ConfigError) as exc:
+        return None, {}, f"not counted: {exc}"
+    if parts is not None:
+        total = parts.pop("total")
+        return total, {k: v for k, v in parts.items() if v}, ""
     if marker and isinstance(marker.get("parameters"), int):
-        return marker["parameters"], ""
+        return marker["parameters"], {}, ""
     path = local_weights_path(card, card.weights)
     if not path.is_file():
         where = "downloaded" if card.weights.is_url else "found"
-        return None, f"not counted: the weights are not {where} yet ({card.weights.uri})"
-    local = card.updated(weights={**card.weights.model_dump(), "uri": str(path)})
+        return None, {}, f"not counted: the weights are not {where} yet ({card.weights.uri})"
+    local = card.updated(weights={**card.weights.model_dump(), "uri": str(path), "sha256": None})
     try:
-        return count_parameters(load_for_check(local)), ""
-    except (TamaleInputError, ImportError) as exc:
-        return None, f"not counted: {exc}"
+        return count_parameters(load_for_check(local)), {}, ""
+    except TamaleInputError as exc:
+        return None, {}, f"not counted: {exc}"
 
 
 def iter_model_info(
@@ -174,9 +188,9 @@ def iter_model_info(
     check(cancel)
     if count:
         yield ProgressEvent("info", 0, 1, f"counting the parameters of {name}")
-        parameters, note = _count(card, marker)
+        parameters, parts, note = _count(card, marker)
     else:
-        parameters, note = None, "not counted"
+        parameters, parts, note = None, {}, "not counted"
     yield ProgressEvent("info", 1, 1, name)
     return ModelInfo(
         name=name,
@@ -190,6 +204,7 @@ def iter_model_info(
         padding_factor=card.padding_factor,
         norms={"mean": card.norms.mean, "std": card.norms.std},
         parameters=parameters,
+        parameter_parts=parts,
         parameters_note=note,
         inference=dict(card.inference),
         finetune=dict(card.finetune),
@@ -273,7 +288,8 @@ def format_info(info: ModelInfo) -> str:
         "(fractions of the image type's maximum).",
     ]
     if info.parameters is not None:
-        lines.append(f"- Parameters: {info.parameters:,}")
+        parts = ", ".join(f"{k} {v:,}" for k, v in info.parameter_parts.items())
+        lines.append(f"- Parameters: {info.parameters:,}" + (f" ({parts})" if parts else ""))
     else:
         lines.append(f"- Parameters: {info.parameters_note}")
     lines.append("")

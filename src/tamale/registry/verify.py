@@ -3,7 +3,8 @@
 Registration and import call :func:`check_model` on the assembled card (weights
 already local) before anything enters the registry, so weights that do not fit
 the card's architecture are refused at once with the name of the offending
-layer, rather than failing later in an inference dock.
+layer (``tamale.models`` names it), rather than failing later in an
+inference dock.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tamale.config import ConfigError
 from tamale.errors import TamaleInputError
 from tamale.registry.card import ModelCard, WeightsRef
 
-__all__ = ["check_model", "count_parameters", "load_for_check"]
+__all__ = ["architecture_parameters", "check_model", "count_parameters", "load_for_check"]
 
 
 def count_parameters(model: Any) -> int:
@@ -25,7 +26,7 @@ def count_parameters(model: Any) -> int:
 
 
 def _check_torchscript_file(path: Path, what: str) -> None:
-    # TorchScript files are zip archives holding a pickled program; refuse
+    # TorchScript files are zip archives holding a TorchScript program; refuse
     # anything else before torch tries to read it
     if not zipfile.is_zipfile(path):
         raise TamaleInputError(
@@ -35,7 +36,7 @@ def _check_torchscript_file(path: Path, what: str) -> None:
 
 
 def load_for_check(card: ModelCard) -> Any:
-    """Build the model of ``card`` on the CPU from its (local) weights.
+    """Build the model of ``card`` on the CPU from its local weights.
 
     Raises
     ------
@@ -50,10 +51,7 @@ def load_for_check(card: ModelCard) -> Any:
         raise TamaleInputError(f"weights file not found: {path}")
     if card.weights.format == "torchscript":
         _check_torchscript_file(path, "weights file")
-    try:
-        from tamale.models import load_model  # imported on use: torch is heavy
-    except ModuleNotFoundError:  # pragma: no cover - only before tamale.models exists
-        load_model = _load_torchscript
+    from tamale.models import load_model  # imported on use: torch is heavy
 
     try:
         return load_model(card, "cpu")
@@ -66,12 +64,23 @@ def load_for_check(card: ModelCard) -> Any:
         ) from None
 
 
-def _load_torchscript(card: ModelCard, device: str) -> Any:
-    if card.weights.format != "torchscript":
-        raise TamaleInputError(f"cannot build architecture {card.architecture!r}")
+def architecture_parameters(card: ModelCard) -> dict[str, int] | None:
+    """Parameter counts of ``card``'s architecture (no weights needed), or None for TorchScript.
+
+    The model is built on torch's ``meta`` device: no memory, no time.
+    ``total`` plus ``encoder``, ``decoders``, ``heads`` and ``pointrend``.
+    """
+    if card.architecture is None:
+        return None
     import torch
 
-    return torch.jit.load(card.resolve(card.weights), map_location=device)
+    from tamale.models import build_model
+    from tamale.models import count_parameters as parts
+
+    with torch.device("meta"):
+        model = build_model(card)
+    counts = parts(model)
+    return {k: int(counts[k]) for k in ("total", "encoder", "decoders", "heads", "pointrend")}
 
 
 def _check_quantized(card: ModelCard, ref: WeightsRef) -> None:
@@ -85,8 +94,13 @@ def _check_quantized(card: ModelCard, ref: WeightsRef) -> None:
 
 
 def check_model(card: ModelCard) -> int:
-    """Build ``card``'s model from its local weights and return its parameter count."""
-    model = load_for_check(card)
+    """Build ``card``'s model from its local weights and return its parameter count.
+
+    The hashes were checked while the files were copied, downloaded or
+    extracted, so they are not computed again here.
+    """
+    unhashed = {"weights": card.weights.model_copy(update={"sha256": None})}
+    model = load_for_check(card.updated(**unhashed))
     if card.weights_quantized is not None:
         _check_quantized(card, card.weights_quantized)
     return count_parameters(model)
