@@ -57,11 +57,10 @@ class PanopticModel(nn.Module):
         Preset options the model was built with.
     """
 
-    padding_factor: int
-    num_classes: int
-
     def __init__(self) -> None:
         super().__init__()
+        self.padding_factor = 1
+        self.num_classes = 1
         self.architecture: str | None = None
         self.options: dict[str, Any] = {}
         self.frozen_bn = False
@@ -329,8 +328,8 @@ class PanopticBiFPN(PanopticModel):
     def decode(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         p2 = self.p2_resample(features[0])
         sem_levels = self.semantic_fpn(features[1:])
-        semantic_x = self.semantic_decoder([*sem_levels[::-1], p2])
+        semantic_x = self.semantic_decoder(sem_levels[::-1] + [p2])  # noqa: RUF005
         if self.instance_fpn is None or self.instance_decoder is None:
             return semantic_x, semantic_x
         ins_levels = self.instance_fpn(features[1:])
-        return semantic_x, self.instance_decoder([*ins_levels[::-1], p2])
+        return semantic_x, self.instance_decoder(ins_levels[::-1] + [p2])  # noqa: RUF005
