@@ -59,6 +59,7 @@ from tamale.postprocess.panoptic import (
     merge_semantic_and_instance,
     panoptic_labels,
     postprocess,
+    renumber_instances,
     split_disconnected,
 )
 from tamale.postprocess.targets import PanopticTargets, instance_centers, make_targets
@@ -79,5 +80,6 @@ __all__ = [
     "nearest_center",
     "panoptic_labels",
     "postprocess",
+    "renumber_instances",
     "split_disconnected",
 ]

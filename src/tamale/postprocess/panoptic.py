@@ -26,6 +26,7 @@ __all__ = [
     "merge_semantic_and_instance",
     "panoptic_labels",
     "postprocess",
+    "renumber_instances",
     "split_disconnected",
 ]
 
@@ -282,6 +283,89 @@ def panoptic_labels(
     )
 
 
+def renumber_instances(
+    labels: np.ndarray,
+    things: Sequence[int] | frozenset[int],
+    label_divisor: int,
+    *,
+    source_divisor: int | None = None,
+    split: bool = True,
+) -> np.ndarray:
+    """Renumber the instances of each thing class ``1, 2, ...`` in raster order.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W) or (N, H, W)
+        Panoptic-like labels whose class is ``value // source_divisor``; instance pixels
+        are those of thing classes with ``value % source_divisor > 0``. Every other
+        pixel becomes ``class * label_divisor``. A stack is renumbered image by image.
+    things : classes whose values are instances
+    label_divisor : int
+        Divisor of the result.
+    source_divisor : int, optional
+        Divisor of ``labels`` (default: ``label_divisor``); instance values may exceed it
+        (provisional ids).
+    split : bool
+        Number the connected pieces (8-connectivity) of equal value separately (what
+        ``skimage.measure.label`` numbers: raster order of their first pixel);
+        otherwise each distinct value is one object, numbered by its first pixel.
+
+    Returns
+    -------
+    ndarray of uint32, ids ``class * label_divisor + k``.
+
+    Raises
+    ------
+    TamaleInputError
+        When a class has ``label_divisor`` objects or more.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim == 3:
+        return np.stack(
+            [
+                renumber_instances(
+                    img, things, label_divisor, source_divisor=source_divisor, split=split
+                )
+                for img in labels
+            ]
+        ).reshape(labels.shape)
+    src = source_divisor or label_divisor
+    labels = labels.astype(np.int64, copy=False)
+    cls = labels // src
+    things_arr = np.asarray(sorted(int(t) for t in things), dtype=np.int64)
+    inst = np.isin(cls, things_arr) & (labels % src > 0)
+    out = cls * label_divisor
+    if inst.any():
+        if split:
+            pieces = cc_label(np.where(inst, labels, 0), background=0, connectivity=2)
+        else:
+            values = labels[inst]
+            uniq, first = np.unique(values, return_index=True)
+            rank = np.empty(len(uniq), np.int64)
+            rank[np.argsort(first, kind="stable")] = np.arange(1, len(uniq) + 1)
+            pieces = np.zeros(labels.shape, np.int64)
+            pieces[inst] = rank[np.searchsorted(uniq, values)]
+        n = int(pieces.max())
+        piece_class = np.zeros(n + 1, np.int64)
+        piece_class[pieces[inst]] = cls[inst]
+        # k = rank of each piece among the pieces of its class, in piece order
+        order = np.argsort(piece_class[1:], kind="stable") + 1
+        sorted_cls = piece_class[order]
+        starts = np.searchsorted(sorted_cls, sorted_cls, side="left")
+        k = np.zeros(n + 1, np.int64)
+        k[order] = np.arange(n) - starts + 1
+        worst = int(k.max())
+        if worst >= label_divisor:
+            bad = int(piece_class[np.argmax(k)])
+            raise TamaleInputError(
+                f"{worst} objects of class {bad} do not fit under 'max objects per class' = "
+                f"{label_divisor} (at most {label_divisor - 1}); raise it, e.g. to "
+                f"{10 ** len(str(worst))}"
+            )
+        out[inst] = (piece_class * label_divisor + k)[pieces[inst]]
+    return out.astype(np.uint32)
+
+
 def split_disconnected(
     labels: np.ndarray, things: Sequence[int] | frozenset[int], label_divisor: int
 ) -> np.ndarray:
@@ -290,53 +374,12 @@ def split_disconnected(
     Pixels of thing classes are labelled by connected regions of equal value
     (8-connectivity); the regions of each class are numbered ``1, 2, ...`` in raster
     order of their first pixel (what ``skimage.measure.label`` numbers) and get
-    ``class * label_divisor + k``. Stuff pixels are kept as they are.
-
-    Parameters
-    ----------
-    labels : ndarray of int, shape (H, W) or (N, H, W)
-        Panoptic labels; a stack is processed image by image.
-
-    Returns
-    -------
-    ndarray of uint32, same shape.
-
-    Raises
-    ------
-    TamaleInputError
-        When a class ends up with ``label_divisor`` pieces or more.
+    ``class * label_divisor + k``. Stuff pixels keep ``class * label_divisor``.
+    ``labels`` may be (H, W) or a stack (N, H, W), processed image by image; the
+    result is uint32. Raises :class:`TamaleInputError` when a class ends up with
+    ``label_divisor`` pieces or more.
     """
-    labels = np.asarray(labels)
-    if labels.ndim == 3:
-        return np.stack([split_disconnected(img, things, label_divisor) for img in labels])
-    out = labels.astype(np.uint32)
-    things = sorted(int(t) for t in things)
-    if not things or labels.size == 0:
-        return out
-    cls = labels // label_divisor
-    thing_px = np.isin(cls, things) & (labels % label_divisor > 0)
-    if not thing_px.any():
-        return out
-    pieces = cc_label(np.where(thing_px, labels, 0), background=0, connectivity=2)
-    n = int(pieces.max())
-    piece_class = np.zeros(n + 1, dtype=np.int64)
-    piece_class[pieces[thing_px]] = cls[thing_px]
-    # k = rank of each piece among the pieces of its class, in piece order
-    order = np.argsort(piece_class[1:], kind="stable") + 1
-    sorted_cls = piece_class[order]
-    starts = np.searchsorted(sorted_cls, sorted_cls, side="left")
-    k = np.empty(n + 1, dtype=np.int64)
-    k[order] = np.arange(n) - starts + 1
-    worst = int(k[1:].max())
-    if worst >= label_divisor:
-        bad = int(piece_class[1:][np.argmax(k[1:])])
-        raise TamaleInputError(
-            f"{worst} objects of class {bad} do not fit under 'max objects per class' = "
-            f"{label_divisor} (at most {label_divisor - 1}); raise it"
-        )
-    new_ids = piece_class * label_divisor + k
-    out[thing_px] = new_ids[pieces[thing_px]].astype(np.uint32)
-    return out
+    return renumber_instances(labels, things, label_divisor, split=True)
 
 
 def postprocess(raw: RawPrediction, config: PostprocessConfig, classes: ClassTable) -> np.ndarray:
