@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -108,3 +109,20 @@ def test_info_counts_parameters_of_url_models_without_downloading(tmp_path, http
     info = model_info(reg.name)
     assert info.parameters == reg.parameters and not info.weights[0].available
     assert len(http_server.requests) == n
+
+
+def test_2d_inference_is_identical_after_export_and_import(tmp_path, monkeypatch):
+    from tamale.inference import Inference2DConfig, ModelCache, infer_2d
+    from tamale.synthetic import synthetic_em_2d
+
+    register_model(_tiny_card(tmp_path / "mine", seed=5))
+    image = synthetic_em_2d((96, 96), seed=1).image
+    cfg = Inference2DConfig(use_gpu=False, confidence_thr=0.0, center_confidence_thr=0.0)
+    before = infer_2d(image, "tiny-mito", cfg, cache=ModelCache())
+    archive = export_model("tiny-mito", tmp_path / "t.zip")
+    monkeypatch.setenv("TAMALE_HOME", str(tmp_path / "another_machine"))
+    import_model(archive, name="tiny-again")
+    after = infer_2d(image, "tiny-again", cfg, cache=ModelCache())
+    assert before.labels.dtype == after.labels.dtype
+    assert len(np.unique(before.labels)) > 2  # several objects, not an empty result
+    assert (before.labels == after.labels).all()
