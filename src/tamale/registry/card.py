@@ -23,6 +23,7 @@ tamale format::
     license: CC-BY-NC-SA-3.0
     training_data: ...
     quality: {f1_at_0.5: 0.9}
+    citation: ...
 
 empanada format (read only): ``class_names``, ``labels``, ``thing_list``,
 ``model``, ``model_quantized``, ``padding_factor``, ``norms``,
@@ -156,6 +157,8 @@ class ModelCard(Config):
     """What the model was trained on, with citations."""
     quality: dict[str, float] = Field(default_factory=dict)
     """Measured quality (e.g. ``f1_at_0.5``, ``pq``) and where it was measured (in description)."""
+    citation: str = ""
+    """How to cite the model and its training data (papers, DOIs)."""
     source: Literal["tamale", "empanada"] = "tamale"
     """Which card format the card was read from."""
 

@@ -89,6 +89,7 @@ class ModelInfo:
     finetune: dict[str, Any]
     license: str
     training_data: str
+    citation: str
     quality: dict[str, float]
     card_path: Path | None
     directory: Path | None
@@ -210,6 +211,7 @@ def iter_model_info(
         finetune=dict(card.finetune),
         license=card.license,
         training_data=card.training_data,
+        citation=card.citation,
         quality=dict(card.quality),
         card_path=card.path,
         directory=directory,
@@ -307,6 +309,7 @@ def format_info(info: ModelInfo) -> str:
         "",
         f"- Training data: {info.training_data.strip() or 'not stated in the card'}",
         f"- License: {info.license.strip() or 'not stated in the card'}",
+        *([f"- Cite: {info.citation.strip()}"] if info.citation.strip() else []),
         "",
         "## Files",
         "",

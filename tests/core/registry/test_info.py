@@ -48,6 +48,7 @@ def test_panoptic_classes_get_their_own_ranges(tmp_path, scripted_model):
         "training_data": "synthetic",
         "quality": {"f1_at_0.5": 0.91},
         "inference": {"confidence_thr": 0.4},
+        "citation": "Doe et al. (2024) doi:10.0000/example",
     }
     path = tmp_path / "pan.yaml"
     path.write_text(yaml.safe_dump(card))
@@ -60,6 +61,7 @@ def test_panoptic_classes_get_their_own_ranges(tmp_path, scripted_model):
     for piece in ("128, 256, 384, 512", "License: CC-BY-4.0", "Training data: synthetic"):
         assert piece in text
     assert "f1_at_0.5: 0.91" in text and "confidence_thr: 0.4" in text
+    assert "Cite: Doe et al. (2024) doi:10.0000/example" in text
 
 
 def test_labeling_ids_without_divisor():
