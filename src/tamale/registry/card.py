@@ -119,7 +119,7 @@ class WeightsRef(Config):
     @property
     def is_url(self) -> bool:
         """Whether the weights are remote."""
-        return self.uri.startswith(("http://", "https://"))
+        return self.uri.lower().startswith(("http://", "https://"))
 
 
 class ModelCard(Config):

@@ -30,6 +30,7 @@ from tamale.progress import (
     CancelToken,
     ProgressCallback,
     ProgressEvent,
+    Throttle,
     Work,
     drain,
     run_in_thread,
@@ -40,6 +41,9 @@ __all__ = ["Downloaded", "cache_path", "download", "is_url", "iter_download"]
 
 TIMEOUT_S = 30.0
 """Seconds without a byte from the server before a download fails."""
+
+CHUNK = 1 << 13
+"""Bytes read per step (Cancel is checked after each)."""
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -79,13 +83,15 @@ class _PoochProgress:
         self.n = 0
         self._progress = progress
         self._cancel = cancel
+        self._throttle = Throttle(0.1)
 
     def update(self, count: int) -> None:
         self._cancel.raise_if_cancelled()
         self.n += count
-        total = self.total or None
-        step = min(self.n, self.total) if self.total else self.n
-        self._progress(ProgressEvent("download", step, total, f"downloading {self.name}"))
+        if self._throttle.ready() or (self.total and self.n >= self.total):
+            total = self.total or None
+            step = min(self.n, self.total) if self.total else self.n
+            self._progress(ProgressEvent("download", step, total, f"downloading {self.name}"))
 
     def reset(self) -> None:
         self.n = 0
@@ -106,7 +112,7 @@ def _fetch(
     import requests
 
     bar = _PoochProgress(target.name.split("-", 1)[-1], progress, cancel)
-    downloader = pooch.HTTPDownloader(progressbar=bar, timeout=TIMEOUT_S)
+    downloader = pooch.HTTPDownloader(progressbar=bar, chunk_size=CHUNK, timeout=TIMEOUT_S)
     try:
         pooch.retrieve(
             url,
