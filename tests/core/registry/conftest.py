@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from registry_helpers import EMPANADA_CARD, script_model
+from registry_helpers import EMPANADA_CARD, LocalHTTPServer, script_model
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +96,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def http_server() -> Iterator[Server]:
     """A threaded HTTP server on 127.0.0.1 (random port), stopped after the test."""
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
+    httpd = LocalHTTPServer(("127.0.0.1", 0), _Handler)
     state = Server(base=f"http://127.0.0.1:{httpd.server_address[1]}")
     httpd.state = state  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)

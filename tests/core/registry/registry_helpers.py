@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
+import socketserver
 import warnings
 from pathlib import Path
 
@@ -44,3 +46,13 @@ def script_model(path: Path, channels: int = 4) -> None:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class LocalHTTPServer(http.server.ThreadingHTTPServer):
+    """No reverse DNS lookup of 127.0.0.1 on start (it can take seconds offline)."""
+
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]

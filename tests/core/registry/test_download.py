@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from registry_helpers import LocalHTTPServer
 
 from tamale.errors import TamaleInputError
 from tamale.progress import Cancelled, CancelToken
@@ -147,7 +148,7 @@ def _self_signed_https_server(tmp_path: Path):
             self.end_headers()
             self.wfile.write(b"hello")
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = LocalHTTPServer(("127.0.0.1", 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
