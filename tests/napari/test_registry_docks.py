@@ -100,6 +100,7 @@ def test_register_dock_keeps_urls_and_every_open_dock_sees_the_model(
     # a dock opened afterwards lists it too
     manage = open_dock(viewer, "Archive / restore / hide model")
     assert list(manage.model.choices) == ["DockNet"]
+    qtbot.waitUntil(lambda: not info.runner.busy, timeout=30_000)
 
 
 def test_register_dock_asks_before_replacing(make_napari_viewer, qtbot, card, tmp_path):
@@ -225,3 +226,4 @@ def test_manage_dock_archives_restores_hides_and_lists_follow(
     assert list_archived() == [] and not (_paths.archive_dir() / "DockNet").exists()
     assert yaml.safe_load(card.read_text())["model"] == str(weights)  # user's files untouched
     assert weights.is_file()
+    qtbot.waitUntil(lambda: not info.runner.busy, timeout=30_000)

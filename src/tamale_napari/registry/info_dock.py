@@ -65,7 +65,10 @@ class ModelInfoDock(Container):
     def _show(self, markdown: str, info: ModelInfo | None) -> None:
         self.markdown = markdown
         self.info = info
-        self.text.native.setMarkdown(markdown)
+        try:
+            self.text.native.setMarkdown(markdown)
+        except RuntimeError:  # the dock was closed while the information was gathered
+            pass
 
     def copy(self) -> None:
         """Put the information (Markdown) on the clipboard."""
