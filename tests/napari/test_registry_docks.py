@@ -227,3 +227,47 @@ def test_manage_dock_archives_restores_hides_and_lists_follow(
     assert yaml.safe_load(card.read_text())["model"] == str(weights)  # user's files untouched
     assert weights.is_file()
     qtbot.waitUntil(lambda: not info.runner.busy, timeout=30_000)
+
+
+def test_a_model_registered_in_one_dock_segments_in_the_2d_dock(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Registry → 2D inference dock (opened before) without reopening; archive removes it."""
+    import torch
+
+    from tamale.models import build_model, save_weights
+    from tamale.registry import ModelCard, save_card
+    from tamale.synthetic import synthetic_em_2d
+
+    torch.manual_seed(0)
+    sha = save_weights(build_model("tiny"), tmp_path / "tiny.safetensors")
+    card = ModelCard(
+        name="tiny-dock",
+        architecture="tiny",
+        weights={"uri": "tiny.safetensors", "sha256": sha},
+        classes=[{"id": 1, "name": "mitochondria", "kind": "instance"}],
+        padding_factor=32,
+    )
+    card_path = save_card(card, tmp_path / "tiny.yaml")
+
+    viewer = make_napari_viewer()
+    viewer.add_image(synthetic_em_2d((96, 96), seed=2).image, name="em")
+    infer = open_dock(viewer, "2D inference (parameter testing)")
+    register = open_dock(viewer, "Register model")
+    manage = open_dock(viewer, "Archive / restore / hide model")
+    assert list(infer.model.choices) == []
+
+    register.card.value = str(card_path)
+    register.runner.run_button.clicked.emit()
+    wait(qtbot, register.runner)
+    qtbot.waitUntil(lambda: list(infer.model.choices) == ["tiny-dock"], timeout=5000)
+
+    infer.use_gpu.value = False
+    infer.model.value = "tiny-dock"
+    infer.runner.run_button.clicked.emit()
+    wait(qtbot, infer.runner)
+    assert infer.runner.last_error is None, infer.runner.last_error
+
+    manage.model.value = "tiny-dock"
+    manage.archive_button.clicked.emit()
+    qtbot.waitUntil(lambda: list(infer.model.choices) == [], timeout=5000)
