@@ -97,6 +97,16 @@ def test_url_weights_run_after_registration(tmp_path, http_server):
     out = _predict(get_card(reg.name), x)
     ref = local.eval().predict(x)
     assert all(torch.equal(out[k], ref[k]) for k in ref)
+    # 2D inference runs it from the card with local weights (downloaded when missing)
+    from tamale.inference import Inference2DConfig, ModelCache, infer_2d
+
+    result = infer_2d(
+        np.zeros((64, 64), np.uint8),
+        local_card(get_card(reg.name)),
+        Inference2DConfig(use_gpu=False),
+        cache=ModelCache(),
+    )
+    assert result.labels.shape == (64, 64)
 
 
 def test_info_counts_parameters_of_url_models_without_downloading(tmp_path, http_server):
