@@ -9,6 +9,7 @@ registered in one dock appears in every other dock without reopening it.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from magicgui.widgets import ComboBox
@@ -33,8 +34,28 @@ def _refresh_all() -> None:
     for combo in list(_combos):
         try:
             combo.reset_choices()
+            _keep_order(combo)
         except RuntimeError:  # its Qt widget is gone
             _combos.discard(combo)
+
+
+def _keep_order(combo: ComboBox) -> None:
+    """Put the items in the registry's order (magicgui appends new choices at the end)."""
+    wanted = [str(name) for name in getattr(combo, "_tamale_source", list_models)()]
+    native = combo.native
+    shown = [native.itemText(i) for i in range(native.count())]
+    if shown == wanted:
+        return
+    data = {native.itemText(i): native.itemData(i) for i in range(native.count())}
+    current = native.currentText()
+    blocked = native.blockSignals(True)
+    try:
+        native.clear()
+        for name in wanted:
+            native.addItem(name, data.get(name, name))
+        native.setCurrentIndex(max(native.findText(current), 0))
+    finally:
+        native.blockSignals(blocked)
 
 
 def _ensure_relay() -> _Relay:
@@ -46,15 +67,25 @@ def _ensure_relay() -> _Relay:
     return _relay
 
 
-def _choices(_widget: Any = None) -> list[str]:
-    return list_models()
-
-
 def model_combo(
-    label: str = "model", tooltip: str = "Model to use (from the model registry)", **kwargs: Any
+    label: str = "model",
+    tooltip: str = "Model to use (from the model registry)",
+    source: Callable[[], list[str]] = list_models,
+    **kwargs: Any,
 ) -> ComboBox:
-    """A ComboBox listing the registered models, kept up to date."""
+    """A ComboBox listing the registered models, kept up to date.
+
+    Parameters
+    ----------
+    label, tooltip : str
+        As for any magicgui widget.
+    source : callable
+        Returns the names to offer, read again after every registry change
+        (default: the visible registered models; the archive dock passes
+        e.g. :func:`tamale.registry.list_archived`).
+    """
     _ensure_relay()
-    combo = ComboBox(label=label, choices=_choices, tooltip=tooltip, **kwargs)
+    combo = ComboBox(label=label, choices=lambda _widget=None: source(), tooltip=tooltip, **kwargs)
+    combo._tamale_source = source  # type: ignore[attr-defined]
     _combos.add(combo)
     return combo

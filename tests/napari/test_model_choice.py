@@ -27,3 +27,16 @@ def test_every_model_combo_follows_the_registry(qtbot):
     qtbot.waitUntil(
         lambda: list(a.choices) == ["new-model"] and list(b.choices) == ["new-model"], timeout=5000
     )
+
+
+def test_model_combo_keeps_the_registry_order(qtbot):
+    add_model("m-beta")
+    combo = model_combo()
+    qtbot.addWidget(combo.native)
+    combo.value = "m-beta"
+    add_model("m-alpha")
+    add_model("m-gamma")
+    notify_changed()
+    qtbot.waitUntil(lambda: len(combo.choices) == 3, timeout=5000)
+    assert list(combo.choices) == ["m-alpha", "m-beta", "m-gamma"]
+    assert combo.value == "m-beta"  # the selection survives the refresh

@@ -23,6 +23,7 @@ tamale format::
     license: CC-BY-NC-SA-3.0
     training_data: ...
     quality: {f1_at_0.5: 0.9}
+    citation: ...
 
 empanada format (read only): ``class_names``, ``labels``, ``thing_list``,
 ``model``, ``model_quantized``, ``padding_factor``, ``norms``,
@@ -52,6 +53,8 @@ __all__ = [
     "Norms",
     "WeightsRef",
     "card_from_empanada",
+    "card_from_yaml",
+    "card_to_yaml",
     "load_card",
     "save_card",
 ]
@@ -116,7 +119,7 @@ class WeightsRef(Config):
     @property
     def is_url(self) -> bool:
         """Whether the weights are remote."""
-        return self.uri.startswith(("http://", "https://"))
+        return self.uri.lower().startswith(("http://", "https://"))
 
 
 class ModelCard(Config):
@@ -154,6 +157,8 @@ class ModelCard(Config):
     """What the model was trained on, with citations."""
     quality: dict[str, float] = Field(default_factory=dict)
     """Measured quality (e.g. ``f1_at_0.5``, ``pq``) and where it was measured (in description)."""
+    citation: str = ""
+    """How to cite the model and its training data (papers, DOIs)."""
     source: Literal["tamale", "empanada"] = "tamale"
     """Which card format the card was read from."""
 
@@ -210,6 +215,11 @@ class ModelCard(Config):
         if not p.is_absolute() and self._path is not None:
             p = self._path.parent / p
         return str(p)
+
+    def updated(self, **changes: Any) -> ModelCard:
+        """A validated copy with ``changes`` applied (same card path)."""
+        data = {**self.model_dump(), **changes}
+        return ModelCard.from_mapping(data).with_path(self._path)
 
     def with_path(self, path: Path | None) -> ModelCard:
         """Remember where the card lives (relative weight paths resolve against it)."""
@@ -297,23 +307,49 @@ def load_card(path: str | Path, name: str | None = None) -> ModelCard:
     """
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TamaleInputError(f"model card not found: {path}") from None
+    except IsADirectoryError:
+        raise TamaleInputError(f"{path} is a folder; choose the card's YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a text (YAML) file") from None
+    card = card_from_yaml(text, name, source=str(path), default_name=path.stem)
+    return card.with_path(path)
+
+
+def card_to_yaml(card: ModelCard) -> str:
+    """``card`` as YAML text in tamale's format."""
+    return yaml.safe_dump(card.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def card_from_yaml(
+    text: str, name: str | None = None, source: str = "", default_name: str | None = None
+) -> ModelCard:
+    """Parse card YAML text (tamale or empanada format) with ``yaml.safe_load``.
+
+    ``name`` overrides the card's name; empanada cards, which have none, take
+    ``name`` or else ``default_name``. The card has no path: relative weights
+    locations stay relative.
+    """
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{source or 'model card'} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of keys to values")
+        raise ConfigError(f"{source or 'model card'} must hold a mapping of keys to values")
     if is_empanada_card(data):
-        return card_from_empanada(data, name or path.stem, path)
+        name = name or default_name
+        if name is None:
+            raise TamaleInputError("an empanada model card needs a model name")
+        return card_from_empanada(data, name)
     if name is not None:
         data = {**data, "name": name}
-    return ModelCard.from_mapping(data, source=str(path)).with_path(path)
+    return ModelCard.from_mapping(data, source=source)
 
 
 def save_card(card: ModelCard, path: str | Path) -> Path:
     """Write ``card`` in tamale's format (YAML) and return the path."""
     path = Path(path)
-    data = card.model_dump(mode="json")
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    path.write_text(card_to_yaml(card), encoding="utf-8")
     return path

@@ -54,3 +54,12 @@ def test_subscribers_hear_changes_until_they_unsubscribe():
     unsubscribe()
     events.notify_changed()
     assert heard == [1]
+
+
+def test_folders_that_are_not_valid_names_are_not_listed():
+    write_user_card("good")
+    odd = _paths.models_dir() / "has space"
+    odd.mkdir()
+    (odd / "card.yaml").write_text("name: x\n")
+    (_paths.models_dir() / "no-card").mkdir()
+    assert list_models() == ["good"]
