@@ -1,0 +1,603 @@
+"""Stratified patching: random patches whose positions are spread evenly.
+
+Layout (per sample, per spatial axis, patch size ``ps`` and size ``s``):
+
+* valid patch starts are ``0 .. s - ps``; the *region* ``g`` holds the starts in
+  ``[g*ps, g*ps + ps)``, so a region's patches touch the pixel box ``[g*ps, g*ps + 2*ps - 1)``
+  (the "sampling region of twice the patch size"); regions at the far edge are thin;
+* the *cells* ``[g*ps, (g+1)*ps)`` (the patch-size grid from the origin) are what
+  :meth:`StratifiedPatching.exclude_patches` removes: afterwards no returned patch
+  overlaps an excluded cell. Inside a region, a start whose offset along an axis is 0
+  touches one cell along that axis and any other offset touches two, so a region splits
+  into ``2**ndim`` sub-boxes and an exclusion removes exactly the sub-boxes that touch it.
+
+Sampling: regions (weighted by their number of selectable starts times their
+probability, :meth:`StratifiedPatching.set_region_probs`) are laid end to end in raster
+order on ``[0, W)``. Index ``i`` of ``n`` draws ``u = (i + U) * W / n`` with ``U`` uniform
+in [0, 1) from ``(seed, epoch, i)``; ``u`` picks the region and the start inside it. Each
+point of ``[0, W)`` belongs to exactly one index, so every selectable start is drawn
+``n * p / W`` times per epoch in expectation (uniform sampling's first moment) while an
+index always lands in the same small neighbourhood (stratification). With ``n`` about
+``prod(shape / ps)``, the mean over pixels of the expected selections per epoch is 1.
+
+Set-up and updates are O(number of regions) numpy work; a lookup is a binary search.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tamale.errors import TamaleInputError
+from tamale.patching._random import stream_key, uniforms
+from tamale.patching._validate import (
+    check_data_shapes,
+    check_patch_size,
+    check_probability,
+    check_too_small,
+)
+from tamale.patching.specs import PatchSpecs, PatchSpecsBatch
+from tamale.patching.strategy import SampleIndexedPatching
+
+__all__ = ["StratifiedPatching", "grid_cells_overlapping"]
+
+
+class _Table:
+    """Sampling table of one sample; shared by the unmodified samples of one shape."""
+
+    __slots__ = ("area", "areas", "cum", "cumsub", "grid", "n", "probs", "probs_grid", "scale", "total")
+
+    n: int
+    total: float
+    scale: float
+    cum: np.ndarray  # (R'+1,) float64: cumulative weights of regions with weight > 0
+    probs: np.ndarray | None  # (R',) float64, None when all are 1
+    cumsub: np.ndarray  # (2**d, R') int64: cumulative sub-box areas
+    area: np.ndarray  # (R',) int64: selectable starts per region
+    grid: np.ndarray  # (R', d) int64: region grid coordinates
+    areas: np.ndarray  # (2**d, R) int64 over all regions, 0 for removed sub-boxes
+    probs_grid: np.ndarray | None  # region_grid float64
+
+
+def _bits(k: int, d: int) -> tuple[int, ...]:
+    return tuple((k >> (d - 1 - i)) & 1 for i in range(d))
+
+
+def _region_grid(shape: Sequence[int], ps: Sequence[int]) -> tuple[int, ...]:
+    return tuple(max(s, p) // p for s, p in zip(shape, ps))
+
+
+def _cell_grid(shape: Sequence[int], ps: Sequence[int]) -> tuple[int, ...]:
+    return tuple(-(-s // p) for s, p in zip(shape, ps))
+
+
+class _ShapeBase:
+    """Geometry of one spatial shape: sub-box areas and region coordinates."""
+
+    def __init__(self, shape: tuple[int, ...], ps: tuple[int, ...]) -> None:
+        d = len(ps)
+        self.rg = _region_grid(shape, ps)
+        lens = []
+        for s, p, g in zip(shape, ps, self.rg):
+            idx = np.arange(g, dtype=np.int64)
+            lens.append((np.ones(g, np.int64), np.clip(max(s, p) - p - idx * p, 0, p - 1)))
+        n_sub = 2**d
+        self.areas = np.empty((n_sub, math.prod(self.rg)), dtype=np.int64)
+        for k in range(n_sub):
+            bits = _bits(k, d)
+            a = lens[0][bits[0]]
+            for i in range(1, d):
+                a = np.multiply.outer(a, lens[i][bits[i]])
+            self.areas[k] = a.ravel()
+        self.grid = np.stack(np.unravel_index(np.arange(self.areas.shape[1]), self.rg), 1)
+        self.grid = self.grid.astype(np.int64)
+
+
+def _blocked(excluded: np.ndarray, rg: tuple[int, ...]) -> np.ndarray:
+    """(2**d, R) bool: sub-box k of region g touches an excluded cell."""
+    d = len(rg)
+    padded = np.zeros(tuple(g + 1 for g in rg), dtype=bool)
+    common = tuple(slice(0, min(c, g + 1)) for c, g in zip(excluded.shape, rg))
+    padded[common] = excluded[common]
+    shifted = [
+        padded[tuple(slice(o, o + g) for o, g in zip(_bits(j, d), rg))].ravel()
+        for j in range(2**d)
+    ]
+    out = np.empty((2**d, math.prod(rg)), dtype=bool)
+    for k in range(2**d):
+        kb = _bits(k, d)
+        acc = None
+        for j in range(2**d):
+            if all(a <= b for a, b in zip(_bits(j, d), kb)):
+                acc = shifted[j].copy() if acc is None else np.logical_or(acc, shifted[j], out=acc)
+        out[k] = acc
+    return out
+
+
+def _build_table(
+    shape: tuple[int, ...],
+    ps: tuple[int, ...],
+    base: _ShapeBase,
+    excluded: np.ndarray | None,
+    probs: np.ndarray | None,
+) -> _Table:
+    n_sub, n_regions = base.areas.shape
+    areas = base.areas
+    if excluded is not None and excluded.any():
+        areas = np.where(_blocked(excluded, base.rg), 0, areas)
+    region_area = areas.sum(axis=0)
+    if probs is None:
+        weight = region_area.astype(np.float64)
+    else:
+        weight = region_area * probs.ravel()
+    keep = np.flatnonzero(weight > 0)
+    t = _Table()
+    t.areas = areas
+    t.probs_grid = probs
+    if len(keep) == n_regions:
+        kept_areas, kept_weight, t.grid = areas, weight, base.grid
+        t.probs = None if probs is None else probs.ravel().astype(np.float64)
+    else:
+        kept_areas, kept_weight, t.grid = areas[:, keep], weight[keep], base.grid[keep]
+        t.probs = None if probs is None else probs.ravel()[keep].astype(np.float64)
+    t.cumsub = np.cumsum(kept_areas, axis=0)
+    t.area = t.cumsub[-1]
+    t.cum = np.empty(len(keep) + 1)
+    t.cum[0] = 0.0
+    np.cumsum(kept_weight, out=t.cum[1:])
+    t.total = float(t.cum[-1])
+    # number of patches: prod(shape / ps) minus (1 - p) per region minus excluded cells
+    n_real = math.prod(shape) / math.prod(ps)
+    n_excl = 0
+    ex_region = None
+    if excluded is not None:
+        n_excl = int(excluded.sum())
+        ex_region = excluded[tuple(slice(0, g) for g in base.rg)]
+    if probs is not None:
+        miss = 1.0 - probs
+        if ex_region is not None:
+            miss = np.where(ex_region, 0.0, miss)
+        n_real -= float(miss.sum())
+    n_real -= n_excl
+    t.n = 0 if t.total <= 0 else max(1, math.ceil(n_real - 1e-9))
+    t.scale = t.total / t.n if t.n else 0.0
+    return t
+
+
+def grid_cells_overlapping(
+    coords: Sequence[int], size: Sequence[int], patch_size: Sequence[int]
+) -> list[tuple[int, ...]]:
+    """The patch-size grid cells that a box touches.
+
+    Use it to exclude an arbitrary box (e.g. a patch already stored in a training
+    set) from a :class:`StratifiedPatching`:
+    ``strategy.exclude_patches(d, s, grid_cells_overlapping(start, size, ps))``.
+
+    Parameters
+    ----------
+    coords : sequence of int
+        Top-left(-front) corner of the box, (Z)YX. Negative parts are ignored.
+    size : sequence of int
+        Size of the box.
+    patch_size : sequence of int
+        The strategy's patch size (the grid spacing).
+
+    Returns
+    -------
+    list of tuple of int
+        Grid coordinates of every cell the box overlaps, in raster order.
+    """
+    if not len(coords) == len(size) == len(patch_size):
+        raise TamaleInputError(
+            f"coords {tuple(coords)}, size {tuple(size)} and patch_size "
+            f"{tuple(patch_size)} must have the same number of axes"
+        )
+    ranges = []
+    for c, s, p in zip(coords, size, patch_size):
+        lo = max(int(c), 0) // int(p)
+        hi = (int(c) + int(s) - 1) // int(p)
+        if s < 1 or hi < lo:
+            return []
+        ranges.append(np.arange(lo, hi + 1))
+    mesh = np.meshgrid(*ranges, indexing="ij")
+    return [tuple(int(v) for v in row) for row in np.stack([m.ravel() for m in mesh], 1)]
+
+
+class StratifiedPatching(SampleIndexedPatching):
+    """Stratified random patches, with grid cells that can be excluded.
+
+    Parameters
+    ----------
+    data_shapes : sequence of sequence of int
+        Shapes of the image stacks, axes SC(Z)YX.
+    patch_size : sequence of int
+        Patch size per spatial axis, (Y, X) or (Z, Y, X).
+    seed : int, optional
+        Seed of the random draws. ``None`` draws one from the operating system (the
+        drawn value is kept, so copies in DataLoader workers agree).
+    allow_incomplete_patches : bool, default False
+        When an image is smaller than the patch along an axis, use one start at 0
+        along it (the extractor zero-pads) instead of raising.
+
+    Notes
+    -----
+    The same ``(seed, epoch, index)`` always gives the same patch; :meth:`set_epoch`
+    changes the draw. Index ``i`` returns a patch from the same few neighbouring
+    regions in every epoch. Every selectable start is drawn ``n * p / W`` times per
+    epoch in expectation (see :meth:`expected_start_counts`).
+    """
+
+    def __init__(
+        self,
+        data_shapes: Sequence[Sequence[int]],
+        patch_size: Sequence[int],
+        seed: int | None = None,
+        *,
+        allow_incomplete_patches: bool = False,
+    ) -> None:
+        ps = check_patch_size(patch_size)
+        shapes = check_data_shapes(data_shapes, len(ps))
+        check_too_small(shapes, ps, allow_incomplete_patches)
+        super().__init__(shapes, seed)
+        self._ps = ps
+        self._allow_incomplete = bool(allow_incomplete_patches)
+        # one table per distinct spatial shape; modified samples get their own
+        self._shape_tables: dict[tuple[int, ...], _Table] = {}
+        self._bases: dict[tuple[int, ...], _ShapeBase] = {}
+        self._excluded: dict[int, np.ndarray] = {}
+        self._probs: dict[int, np.ndarray] = {}
+        self._own_tables: dict[int, _Table] = {}
+        counts = np.empty(len(self._gs_stack), dtype=np.int64)
+        for d, shape in enumerate(shapes):
+            spatial = shape[2:]
+            if spatial not in self._shape_tables:
+                self._bases[spatial] = _ShapeBase(spatial, ps)
+                self._shape_tables[spatial] = _build_table(
+                    spatial, ps, self._bases[spatial], None, None
+                )
+            first, last = self._stack_first[d], self._stack_first[d + 1]
+            counts[first:last] = self._shape_tables[spatial].n
+        self._set_counts(counts)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def patch_size(self) -> tuple[int, ...]:
+        """Patch size per spatial axis."""
+        return self._ps
+
+    def _spatial(self, gs: int) -> tuple[int, ...]:
+        return self._data_shapes[int(self._gs_stack[gs])][2:]
+
+    def _table(self, gs: int) -> _Table:
+        own = self._own_tables.get(gs)
+        return own if own is not None else self._shape_tables[self._spatial(gs)]
+
+    def _rebuild(self, gs: int) -> None:
+        spatial = self._spatial(gs)
+        table = _build_table(
+            spatial, self._ps, self._bases[spatial], self._excluded.get(gs), self._probs.get(gs)
+        )
+        self._own_tables[gs] = table
+        counts = self._counts.copy()
+        counts[gs] = table.n
+        self._set_counts(counts)
+
+    def region_grid_shape(self, data_idx: int) -> tuple[int, ...]:
+        """Shape of the grid of sampling regions of stack ``data_idx``."""
+        data_idx = self._check_data_idx(data_idx)
+        return _region_grid(self._data_shapes[data_idx][2:], self._ps)
+
+    def cell_grid_shape(self, data_idx: int) -> tuple[int, ...]:
+        """Shape of the patch-size grid of cells that can be excluded (cells touching the image)."""
+        data_idx = self._check_data_idx(data_idx)
+        return _cell_grid(self._data_shapes[data_idx][2:], self._ps)
+
+    # ------------------------------------------------------------------ mutation
+    def exclude_patches(
+        self, data_idx: int, sample_idx: int, grid_coords: Sequence[Sequence[int]]
+    ) -> None:
+        """Never return a patch that overlaps the given grid cells.
+
+        Cell ``g`` is the pixel box ``[g * patch_size, (g + 1) * patch_size)`` of a grid
+        anchored at the origin. The number of patches drops by one per newly excluded
+        cell; excluding a cell twice changes nothing.
+
+        Parameters
+        ----------
+        data_idx : int
+            Image stack.
+        sample_idx : int
+            Sample of that stack.
+        grid_coords : sequence of tuple of int
+            Grid coordinates ((Z,)Y,X) of the cells to exclude, each in
+            ``[0, cell_grid_shape(data_idx))``.
+        """
+        gs = self._global_sample(data_idx, sample_idx)
+        cg = _cell_grid(self._spatial(gs), self._ps)
+        coords = self._check_grid_coords(grid_coords, cg, "exclude_patches", "cell")
+        mask = self._excluded.get(gs)
+        mask = np.zeros(cg, dtype=bool) if mask is None else mask.copy()
+        if len(coords):
+            mask[tuple(coords.T)] = True
+        self._excluded[gs] = mask
+        self._rebuild(gs)
+
+    def set_region_probs(
+        self,
+        data_idx: int,
+        sample_idx: int,
+        probs: Mapping[tuple[int, ...], float] | np.ndarray,
+    ) -> None:
+        """Set the relative probability of sampling regions (replaces earlier values).
+
+        A region with probability ``p`` is drawn ``p`` times as often per start as a
+        region with probability 1, and the number of patches drops by ``1 - p`` per
+        region (so down-weighted background shortens the epoch).
+
+        Parameters
+        ----------
+        data_idx : int
+            Image stack.
+        sample_idx : int
+            Sample of that stack.
+        probs : dict of tuple to float, or ndarray
+            Probability in [0, 1] per region grid coordinate, or an array of shape
+            ``region_grid_shape(data_idx)`` with one probability per region.
+        """
+        gs = self._global_sample(data_idx, sample_idx)
+        rg = _region_grid(self._spatial(gs), self._ps)
+        current = self._probs.get(gs)
+        grid = np.ones(rg, dtype=np.float64) if current is None else current.copy()
+        if isinstance(probs, np.ndarray):
+            if probs.shape != rg:
+                raise TamaleInputError(
+                    f"set_region_probs: the probability array has shape {probs.shape} but "
+                    f"the region grid of stack {data_idx} has shape {rg}"
+                )
+            values = probs.astype(np.float64)
+            if not np.all((values >= 0) & (values <= 1)):
+                raise TamaleInputError(
+                    "set_region_probs: probabilities must be in [0, 1]; got values from "
+                    f"{np.nanmin(values)} to {np.nanmax(values)}"
+                )
+            grid = values.copy()
+        else:
+            if not isinstance(probs, Mapping):
+                raise TamaleInputError(
+                    "set_region_probs: probs must be a dict {grid_coord: probability} or an "
+                    f"array of the region grid's shape {rg}"
+                )
+            keys = list(probs.keys())
+            values = [
+                check_probability(probs[k], f"the probability of region {k}") for k in keys
+            ]
+            coords = self._check_grid_coords(keys, rg, "set_region_probs", "region")
+            if len(coords):
+                grid[tuple(coords.T)] = values
+        self._probs[gs] = grid
+        self._rebuild(gs)
+
+    def _check_grid_coords(
+        self, grid_coords: Any, grid: tuple[int, ...], where: str, what: str
+    ) -> np.ndarray:
+        d = len(grid)
+        try:
+            rows = [tuple(c) for c in grid_coords]
+        except TypeError:
+            raise TamaleInputError(
+                f"{where}: grid coordinates must be a sequence of {d}-tuples, got {grid_coords!r}"
+            )
+        for c in rows:
+            if len(c) != d or not all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in c
+            ):
+                raise TamaleInputError(
+                    f"{where}: grid coordinate {c!r} must be {d} ints (grid indices, not "
+                    f"pixels: pixel p lies in cell p // patch_size)"
+                )
+            if not all(0 <= v < g for v, g in zip(c, grid)):
+                raise TamaleInputError(
+                    f"{where}: grid coordinate {tuple(int(v) for v in c)} is outside the {what} "
+                    f"grid of shape {grid} (cells are patch_size={self._ps} apart from the "
+                    "origin; use grid_cells_overlapping() to convert a pixel box)"
+                )
+        return np.array(rows, dtype=np.int64).reshape(len(rows), d)
+
+    # ------------------------------------------------------------------ grids
+    def get_all_grid_coords(self) -> dict[tuple[int, int], list[tuple[int, ...]]]:
+        """Grid coordinates of every sampling region, per ``(data_idx, sample_idx)``."""
+        out: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+        for gs in range(len(self._gs_stack)):
+            rg = _region_grid(self._spatial(gs), self._ps)
+            key = (int(self._gs_stack[gs]), int(self._gs_sample[gs]))
+            out[key] = [tuple(int(v) for v in c) for c in np.ndindex(*rg)]
+        return out
+
+    def get_included_grid_coords(self) -> dict[tuple[int, int], list[tuple[int, ...]]]:
+        """Grid coordinates of the regions whose cell is not excluded (raster order).
+
+        A patch never overlaps ``[g * patch_size, (g + 1) * patch_size)`` for a grid
+        coordinate ``g`` missing here.
+        """
+        out = self.get_all_grid_coords()
+        for gs, mask in self._excluded.items():
+            key = (int(self._gs_stack[gs]), int(self._gs_sample[gs]))
+            out[key] = [c for c in out[key] if not mask[c]]
+        return out
+
+    # ------------------------------------------------------------------ sampling
+    def get_patch_spec(self, index: int) -> PatchSpecs:
+        """The patch for ``index`` (same index, seed and epoch: same patch).
+
+        Parameters
+        ----------
+        index : int
+            Patch index in ``[0, n_patches)``.
+
+        Returns
+        -------
+        PatchSpecs
+        """
+        gs, local = self._locate(index)
+        table = self._table(gs)
+        u = uniforms(stream_key(self._seed, self._epoch), index, 0)
+        t = (local + u) * table.scale
+        r = int(table.cum.searchsorted(t, "right")) - 1
+        r = min(max(r, 0), len(table.area) - 1)
+        c0 = float(table.cum[r])
+        if table.probs is None:
+            rank = math.floor(t - c0)
+        else:
+            rank = math.floor((t - c0) / float(table.probs[r]))
+        rank = min(max(rank, 0), int(table.area[r]) - 1)
+        row = table.cumsub[:, r].tolist()
+        k = 0
+        while row[k] <= rank:
+            k += 1
+        rem = rank - (row[k - 1] if k else 0)
+        d = len(self._ps)
+        g = table.grid[r].tolist()
+        spatial = self._spatial(gs)
+        coords = [0] * d
+        for i in range(d - 1, -1, -1):
+            b = (k >> (d - 1 - i)) & 1
+            p = self._ps[i]
+            length = 1 if b == 0 else min(max(max(spatial[i], p) - p - g[i] * p, 0), p - 1)
+            coords[i] = g[i] * p + b + rem % length
+            rem //= length
+        return PatchSpecs(
+            int(self._gs_stack[gs]), int(self._gs_sample[gs]), tuple(coords), self._ps
+        )
+
+    def get_patch_specs(self, indices: Any) -> PatchSpecsBatch:
+        """The patches for many indices at once; equal to calling :meth:`get_patch_spec`.
+
+        Parameters
+        ----------
+        indices : array-like of int
+            Patch indices in ``[0, n_patches)``.
+
+        Returns
+        -------
+        PatchSpecsBatch
+        """
+        idx, gs, local = self._locate_many(indices)
+        d = len(self._ps)
+        coords = np.empty((len(idx), d), dtype=np.int64)
+        u = uniforms(stream_key(self._seed, self._epoch), idx, 0)
+        # group samples by table: all unmodified samples of one shape share one
+        table_id = np.empty(len(idx), dtype=np.int64)
+        tables: list[tuple[_Table, tuple[int, ...]]] = []
+        key_of: dict[int, int] = {}
+        stack_shape_id = []
+        for shape in self._data_shapes:
+            spatial = shape[2:]
+            tid = id(self._shape_tables[spatial])
+            if tid not in key_of:
+                key_of[tid] = len(tables)
+                tables.append((self._shape_tables[spatial], spatial))
+            stack_shape_id.append(key_of[tid])
+        table_id[:] = np.asarray(stack_shape_id, dtype=np.int64)[self._gs_stack[gs]]
+        if self._own_tables:
+            for g, table in self._own_tables.items():
+                hit = gs == g
+                if hit.any():
+                    table_id[hit] = len(tables)
+                    tables.append((table, self._spatial(g)))
+        for tid in np.unique(table_id):
+            sel = np.flatnonzero(table_id == tid)
+            table, spatial = tables[int(tid)]
+            coords[sel] = self._lookup(table, spatial, local[sel], u[sel])
+        n = len(idx)
+        return PatchSpecsBatch(
+            data_idx=self._gs_stack[gs],
+            sample_idx=self._gs_sample[gs],
+            coords=coords,
+            patch_size=np.broadcast_to(np.asarray(self._ps, dtype=np.int64), (n, d)),
+        )
+
+    def _lookup(
+        self, table: _Table, spatial: tuple[int, ...], local: np.ndarray, u: np.ndarray
+    ) -> np.ndarray:
+        t = (local + u) * table.scale
+        r = np.clip(np.searchsorted(table.cum, t, side="right") - 1, 0, len(table.area) - 1)
+        if table.probs is None:
+            rank = np.floor(t - table.cum[r])
+        else:
+            rank = np.floor((t - table.cum[r]) / table.probs[r])
+        rank = np.clip(rank, 0, table.area[r] - 1).astype(np.int64)
+        cs = table.cumsub[:, r]
+        k = (cs <= rank).sum(axis=0)
+        prev = np.where(k > 0, cs[np.maximum(k - 1, 0), np.arange(len(k))], 0)
+        rem = rank - prev
+        g = table.grid[r]
+        d = len(self._ps)
+        out = np.empty((len(local), d), dtype=np.int64)
+        for i in range(d - 1, -1, -1):
+            b = (k >> (d - 1 - i)) & 1
+            p = self._ps[i]
+            s = max(spatial[i], p)
+            length = np.where(b == 0, 1, np.clip(s - p - g[:, i] * p, 0, p - 1))
+            out[:, i] = g[:, i] * p + b + rem % length
+            rem = rem // length
+        return out
+
+    # ------------------------------------------------------------------ expectations
+    def expected_start_counts(self, data_idx: int, sample_idx: int) -> np.ndarray:
+        """Expected number of draws per epoch of every patch start (exact, dense).
+
+        Returns
+        -------
+        ndarray of float64
+            Shape ``max(shape, ps) - ps + 1`` per spatial axis; entry ``x`` is how many
+            times per epoch, in expectation, a patch starts at ``x``. It is
+            ``n * p / W`` for selectable starts (``n`` patches of this sample, ``p`` the
+            region's probability, ``W`` the total weight) and 0 elsewhere; the sum is ``n``.
+        """
+        gs = self._global_sample(data_idx, sample_idx)
+        table = self._table(gs)
+        spatial = self._spatial(gs)
+        axes = [np.arange(max(s, p) - p + 1) for s, p in zip(spatial, self._ps)]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        g = tuple(m // p for m, p in zip(mesh, self._ps))
+        k = np.zeros(mesh[0].shape, dtype=np.int64)
+        for m, p in zip(mesh, self._ps):
+            k = k * 2 + (m % p != 0)
+        if table.n == 0:
+            return np.zeros(mesh[0].shape)
+        flat = np.ravel_multi_index(g, _region_grid(spatial, self._ps))
+        active = table.areas[k, flat] > 0
+        prob = 1.0 if table.probs_grid is None else table.probs_grid[g]
+        return np.where(active, table.n * prob / table.total, 0.0)
+
+    def expected_coverage(self, data_idx: int, sample_idx: int) -> np.ndarray:
+        """Expected number of times per epoch each pixel lies in a patch (exact, dense).
+
+        Returns
+        -------
+        ndarray of float64
+            Spatial shape of the sample. Its mean is ``n * prod(ps) / prod(shape)``,
+            which is 1 when the shape is a multiple of the patch size and nothing is
+            excluded or down-weighted.
+        """
+        starts = self.expected_start_counts(data_idx, sample_idx)
+        spatial = self._data_shapes[data_idx][2:]
+        out = starts
+        for axis, (s, p) in enumerate(zip(spatial, self._ps)):
+            c = np.cumsum(out, axis=axis)
+            c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+            n = out.shape[axis]
+            y = np.arange(s)
+            hi = np.minimum(y + 1, n)
+            lo = np.clip(y + 1 - p, 0, n)
+            out = np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis)
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"StratifiedPatching(n_stacks={len(self._data_shapes)}, patch_size={self._ps}, "
+            f"n_patches={self.n_patches}, seed={self._seed}, epoch={self._epoch})"
+        )
