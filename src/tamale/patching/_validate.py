@@ -43,7 +43,9 @@ def check_patch_size(patch_size: Any, name: str = "patch_size") -> tuple[int, ..
     try:
         values = tuple(patch_size)
     except TypeError:
-        raise TamaleInputError(f"{name} must be a sequence of 2 or 3 ints, got {patch_size!r}")
+        raise TamaleInputError(
+            f"{name} must be a sequence of 2 or 3 ints, got {patch_size!r}"
+        ) from None
     if len(values) not in (2, 3) or not all(_is_int(v) for v in values):
         raise TamaleInputError(
             f"{name} must be 2 ints (Y, X) or 3 ints (Z, Y, X), got {patch_size!r}"
@@ -60,7 +62,7 @@ def check_data_shapes(data_shapes: Any, ndim: int) -> tuple[tuple[int, ...], ...
     except TypeError:
         raise TamaleInputError(
             f"data_shapes must be a sequence of SC(Z)YX shapes, got {data_shapes!r}"
-        )
+        ) from None
     if not shapes:
         raise TamaleInputError("data_shapes is empty: give at least one image stack shape")
     out = []
@@ -134,7 +136,7 @@ def check_probability(p: Any, name: str) -> float:
     try:
         value = float(p)
     except (TypeError, ValueError):
-        raise TamaleInputError(f"{name} must be a number in [0, 1], got {p!r}")
+        raise TamaleInputError(f"{name} must be a number in [0, 1], got {p!r}") from None
     if not 0.0 <= value <= 1.0 or math.isnan(value):
         raise TamaleInputError(f"{name} must be in [0, 1], got {value}")
     return value

@@ -94,7 +94,9 @@ def resolve_seed(rng: np.random.Generator | int | None) -> int:
         return int(rng.integers(0, 2**63 - 1))
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0:
         return int(rng)
-    raise TamaleInputError(f"rng must be a numpy Generator, a non-negative int or None, got {rng!r}")
+    raise TamaleInputError(
+        f"rng must be a numpy Generator, a non-negative int or None, got {rng!r}"
+    )
 
 
 class BasicPatchConstr:
@@ -184,7 +186,9 @@ def as_float_pair(value: Any, name: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise TamaleInputError(f"{name} must be a (low, high) pair of numbers, got {value!r}")
+        raise TamaleInputError(
+            f"{name} must be a (low, high) pair of numbers, got {value!r}"
+        ) from None
     if not 0 <= low <= high:
         raise TamaleInputError(f"{name} must satisfy 0 <= low <= high, got ({low}, {high})")
     return low, high

@@ -198,7 +198,9 @@ class _AxesImageStack:
         try:
             chans = [int(c) for c in channels]
         except (TypeError, ValueError):
-            raise TamaleInputError(f"channels must be a sequence of ints, got {channels!r}")
+            raise TamaleInputError(
+                f"channels must be a sequence of ints, got {channels!r}"
+            ) from None
         n = self._data_shape[1]
         bad = [c for c in chans if not 0 <= c < n]
         if bad or not chans:

@@ -107,7 +107,9 @@ def extract_lateral_context(
         runs = [_runs(n) for n in needed]
         buffer = None
         for combo in itertools.product(*runs):
-            block = stack.read_box(sample_idx, channels, [r[0] for r in combo], [r[1] for r in combo])
+            block = stack.read_box(
+                sample_idx, channels, [r[0] for r in combo], [r[1] for r in combo]
+            )
             if buffer is None:
                 buffer = np.empty((block.shape[0], *(len(n) for n in needed)), dtype=block.dtype)
             dst = tuple(

@@ -356,9 +356,7 @@ class IndependentTargetsMsPatchConstr(_MsBase):
                 specs.append(principal_spec)
             else:
                 specs.append(st.get_patch_spec(int(rng.integers(0, st.n_patches))))
-        lc = np.concatenate(
-            [self._lc(ex, s, None) for ex, s in zip(self.target_extractors, specs)]
-        )
+        lc = np.concatenate([self._lc(ex, s, None) for ex, s in zip(self.target_extractors, specs)])
         alphas = _draw_alphas(rng, self.alpha_ranges, list(range(len(specs))))
         spec = UncorrelatedPatchSpecs(
             principal_spec.data_idx,

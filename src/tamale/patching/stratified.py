@@ -48,7 +48,18 @@ __all__ = ["StratifiedPatching", "grid_cells_overlapping"]
 class _Table:
     """Sampling table of one sample; shared by the unmodified samples of one shape."""
 
-    __slots__ = ("area", "areas", "cum", "cumsub", "grid", "n", "probs", "probs_grid", "scale", "total")
+    __slots__ = (
+        "area",
+        "areas",
+        "cum",
+        "cumsub",
+        "grid",
+        "n",
+        "probs",
+        "probs_grid",
+        "scale",
+        "total",
+    )
 
     n: int
     total: float
@@ -103,8 +114,7 @@ def _blocked(excluded: np.ndarray, rg: tuple[int, ...]) -> np.ndarray:
     common = tuple(slice(0, min(c, g + 1)) for c, g in zip(excluded.shape, rg))
     padded[common] = excluded[common]
     shifted = [
-        padded[tuple(slice(o, o + g) for o, g in zip(_bits(j, d), rg))].ravel()
-        for j in range(2**d)
+        padded[tuple(slice(o, o + g) for o, g in zip(_bits(j, d), rg))].ravel() for j in range(2**d)
     ]
     out = np.empty((2**d, math.prod(rg)), dtype=bool)
     for k in range(2**d):
@@ -124,7 +134,7 @@ def _build_table(
     excluded: np.ndarray | None,
     probs: np.ndarray | None,
 ) -> _Table:
-    n_sub, n_regions = base.areas.shape
+    n_regions = base.areas.shape[1]
     areas = base.areas
     if excluded is not None and excluded.any():
         areas = np.where(_blocked(excluded, base.rg), 0, areas)
@@ -371,9 +381,7 @@ class StratifiedPatching(SampleIndexedPatching):
                     f"array of the region grid's shape {rg}"
                 )
             keys = list(probs.keys())
-            values = [
-                check_probability(probs[k], f"the probability of region {k}") for k in keys
-            ]
+            values = [check_probability(probs[k], f"the probability of region {k}") for k in keys]
             coords = self._check_grid_coords(keys, rg, "set_region_probs", "region")
             if len(coords):
                 grid[tuple(coords.T)] = values
@@ -389,7 +397,7 @@ class StratifiedPatching(SampleIndexedPatching):
         except TypeError:
             raise TamaleInputError(
                 f"{where}: grid coordinates must be a sequence of {d}-tuples, got {grid_coords!r}"
-            )
+            ) from None
         for c in rows:
             if len(c) != d or not all(
                 isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in c

@@ -132,7 +132,10 @@ class TiledPatching(SampleIndexedPatching):
         idx, gs, local = self._locate_many(indices)
         stack = self._gs_stack[gs]
         n, nd = len(idx), len(self._ps)
-        arrays = {k: np.empty((n, nd), np.int64) for k in ("starts", "crop_coords", "crop_size", "stitch_coords")}
+        arrays = {
+            k: np.empty((n, nd), np.int64)
+            for k in ("starts", "crop_coords", "crop_size", "stitch_coords")
+        }
         for d in np.unique(stack):
             sel = stack == d
             lay = self._layouts[int(d)]
@@ -196,7 +199,9 @@ def stitch_tiles(
                 raise TamaleInputError("stitch_tiles needs data_shape (SC(Z)YX) or out")
             shape = (data_shape[0], tile.shape[0], *data_shape[2:])
             out = np.zeros(shape, dtype=tile.dtype)
-        crop = tile[(slice(None), *(slice(c, c + s) for c, s in zip(spec.crop_coords, spec.crop_size)))]
+        crop = tile[
+            (slice(None), *(slice(c, c + s) for c, s in zip(spec.crop_coords, spec.crop_size)))
+        ]
         dst = (
             spec.sample_idx,
             slice(None),

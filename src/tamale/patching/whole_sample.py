@@ -29,7 +29,7 @@ class WholeSamplePatching(SampleIndexedPatching):
         try:
             first = tuple(next(iter(data_shapes)))
         except (TypeError, StopIteration):
-            raise TamaleInputError("data_shapes must hold at least one SC(Z)YX shape")
+            raise TamaleInputError("data_shapes must hold at least one SC(Z)YX shape") from None
         ndim = len(first) - 2
         if ndim not in (2, 3):
             raise TamaleInputError(
@@ -48,7 +48,7 @@ class WholeSamplePatching(SampleIndexedPatching):
 
     def get_patch_specs(self, indices: Any) -> PatchSpecsBatch:
         """The whole samples for many indices at once."""
-        idx, gs, _ = self._locate_many(indices)
+        _, gs, _ = self._locate_many(indices)
         stack = self._gs_stack[gs]
         sizes = np.asarray([s[2:] for s in self._data_shapes], dtype=np.int64)[stack]
         return PatchSpecsBatch(
