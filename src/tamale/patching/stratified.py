@@ -46,14 +46,19 @@ __all__ = ["StratifiedPatching", "grid_cells_overlapping"]
 
 
 class _Table:
-    """Sampling table of one sample; shared by the unmodified samples of one shape."""
+    """Sampling table of one sample; shared by the unmodified samples of one shape.
+
+    Arrays run over all regions of the region grid (raster order); regions with
+    weight 0 leave a flat step in ``cum`` that a lookup never lands on.
+    """
 
     __slots__ = (
         "area",
         "areas",
         "cum",
         "cumsub",
-        "grid",
+        "excluded",
+        "last",
         "n",
         "probs",
         "probs_grid",
@@ -61,16 +66,17 @@ class _Table:
         "total",
     )
 
-    n: int
+    areas: np.ndarray  # (2**d, R) int64: selectable starts per sub-box, 0 when removed
+    cumsub: np.ndarray  # (2**d, R) int64: cumulative sub-box areas
+    area: np.ndarray  # (R,) int64: selectable starts per region
+    probs: np.ndarray | None  # (R,) float64 region probabilities, None when all are 1
+    probs_grid: np.ndarray | None  # the same on the region grid
+    excluded: np.ndarray | None  # cell grid, bool
+    cum: np.ndarray  # (R + 1,) float64 cumulative weights (area * probability)
     total: float
-    scale: float
-    cum: np.ndarray  # (R'+1,) float64: cumulative weights of regions with weight > 0
-    probs: np.ndarray | None  # (R',) float64, None when all are 1
-    cumsub: np.ndarray  # (2**d, R') int64: cumulative sub-box areas
-    area: np.ndarray  # (R',) int64: selectable starts per region
-    grid: np.ndarray  # (R', d) int64: region grid coordinates
-    areas: np.ndarray  # (2**d, R) int64 over all regions, 0 for removed sub-boxes
-    probs_grid: np.ndarray | None  # region_grid float64
+    last: int  # last region with weight > 0
+    n: int
+    scale: float  # total / n
 
 
 def _bits(k: int, d: int) -> tuple[int, ...]:
@@ -90,6 +96,8 @@ class _ShapeBase:
 
     def __init__(self, shape: tuple[int, ...], ps: tuple[int, ...]) -> None:
         d = len(ps)
+        self.shape = shape
+        self.ps = ps
         self.rg = _region_grid(shape, ps)
         lens = []
         for s, p, g in zip(shape, ps, self.rg):
@@ -105,76 +113,80 @@ class _ShapeBase:
             self.areas[k] = a.ravel()
         self.grid = np.stack(np.unravel_index(np.arange(self.areas.shape[1]), self.rg), 1)
         self.grid = self.grid.astype(np.int64)
+        # sub-box k contains sub-box j's "touches" pattern when j <= k bitwise
+        self.below = [[j for j in range(n_sub) if j & k == j] for k in range(n_sub)]
+
+    def table(self) -> _Table:
+        """The table of an unmodified sample."""
+        t = _Table()
+        t.areas = self.areas
+        t.cumsub = np.cumsum(self.areas, axis=0)
+        t.area = t.cumsub[-1]
+        t.probs = t.probs_grid = t.excluded = None
+        _finish(t, self)
+        return t
 
 
-def _blocked(excluded: np.ndarray, rg: tuple[int, ...]) -> np.ndarray:
-    """(2**d, R) bool: sub-box k of region g touches an excluded cell."""
-    d = len(rg)
-    padded = np.zeros(tuple(g + 1 for g in rg), dtype=bool)
-    common = tuple(slice(0, min(c, g + 1)) for c, g in zip(excluded.shape, rg))
-    padded[common] = excluded[common]
-    shifted = [
-        padded[tuple(slice(o, o + g) for o, g in zip(_bits(j, d), rg))].ravel() for j in range(2**d)
-    ]
-    out = np.empty((2**d, math.prod(rg)), dtype=bool)
+def _own_copy(t: _Table) -> _Table:
+    c = _Table()
+    c.areas = t.areas.copy()
+    c.cumsub = t.cumsub.copy()
+    c.area = c.cumsub[-1]
+    c.probs = None if t.probs is None else t.probs.copy()
+    c.probs_grid = None if t.probs_grid is None else t.probs_grid.copy()
+    c.excluded = None if t.excluded is None else t.excluded.copy()
+    c.cum, c.total, c.last, c.n, c.scale = t.cum, t.total, t.last, t.n, t.scale
+    return c
+
+
+def _apply_exclusion(t: _Table, base: _ShapeBase, cells: np.ndarray) -> None:
+    """Remove the sub-boxes touching newly excluded ``cells`` (already set in t.excluded)."""
+    assert t.excluded is not None
+    d = len(base.rg)
+    rg = np.asarray(base.rg)
+    padded = np.zeros(tuple(g + 1 for g in base.rg), dtype=bool)
+    common = tuple(slice(0, min(c, g + 1)) for c, g in zip(t.excluded.shape, base.rg))
+    padded[common] = t.excluded[common]
+    offsets = np.array([_bits(j, d) for j in range(2**d)], dtype=np.int64)
+    near = (cells[:, None, :] - offsets[None]).reshape(-1, d)
+    near = near[((near >= 0) & (near < rg)).all(axis=1)]
+    if not len(near):
+        return
+    flat = np.unique(np.ravel_multi_index(tuple(near.T), base.rg))
+    g = base.grid[flat]
+    touched = [padded[tuple((g + offsets[j]).T)] for j in range(2**d)]
     for k in range(2**d):
-        kb = _bits(k, d)
-        acc = None
-        for j in range(2**d):
-            if all(a <= b for a, b in zip(_bits(j, d), kb)):
-                acc = shifted[j].copy() if acc is None else np.logical_or(acc, shifted[j], out=acc)
-        out[k] = acc
-    return out
+        blocked = np.zeros(len(flat), dtype=bool)
+        for j in base.below[k]:
+            blocked |= touched[j]
+        t.areas[k, flat] = np.where(blocked, 0, base.areas[k, flat])
+    t.cumsub[:, flat] = np.cumsum(t.areas[:, flat], axis=0)
 
 
-def _build_table(
-    shape: tuple[int, ...],
-    ps: tuple[int, ...],
-    base: _ShapeBase,
-    excluded: np.ndarray | None,
-    probs: np.ndarray | None,
-) -> _Table:
-    n_regions = base.areas.shape[1]
-    areas = base.areas
-    if excluded is not None and excluded.any():
-        areas = np.where(_blocked(excluded, base.rg), 0, areas)
-    region_area = areas.sum(axis=0)
-    if probs is None:
-        weight = region_area.astype(np.float64)
-    else:
-        weight = region_area * probs.ravel()
-    keep = np.flatnonzero(weight > 0)
-    t = _Table()
-    t.areas = areas
-    t.probs_grid = probs
-    if len(keep) == n_regions:
-        kept_areas, kept_weight, t.grid = areas, weight, base.grid
-        t.probs = None if probs is None else probs.ravel().astype(np.float64)
-    else:
-        kept_areas, kept_weight, t.grid = areas[:, keep], weight[keep], base.grid[keep]
-        t.probs = None if probs is None else probs.ravel()[keep].astype(np.float64)
-    t.cumsub = np.cumsum(kept_areas, axis=0)
-    t.area = t.cumsub[-1]
-    t.cum = np.empty(len(keep) + 1)
+def _finish(t: _Table, base: _ShapeBase) -> None:
+    """Weights, cumulative weights and the number of patches of a table."""
+    weight = t.area.astype(np.float64)
+    if t.probs is not None:
+        weight *= t.probs
+    t.cum = np.empty(len(weight) + 1)
     t.cum[0] = 0.0
-    np.cumsum(kept_weight, out=t.cum[1:])
+    np.cumsum(weight, out=t.cum[1:])
     t.total = float(t.cum[-1])
+    positive = np.flatnonzero(weight > 0)
+    t.last = int(positive[-1]) if len(positive) else 0
     # number of patches: prod(shape / ps) minus (1 - p) per region minus excluded cells
-    n_real = math.prod(shape) / math.prod(ps)
-    n_excl = 0
+    n_real = math.prod(base.shape) / math.prod(base.ps)
     ex_region = None
-    if excluded is not None:
-        n_excl = int(excluded.sum())
-        ex_region = excluded[tuple(slice(0, g) for g in base.rg)]
-    if probs is not None:
-        miss = 1.0 - probs
+    if t.excluded is not None:
+        n_real -= int(np.count_nonzero(t.excluded))
+        ex_region = t.excluded[tuple(slice(0, g) for g in base.rg)]
+    if t.probs_grid is not None:
+        miss = 1.0 - t.probs_grid
         if ex_region is not None:
             miss = np.where(ex_region, 0.0, miss)
         n_real -= float(miss.sum())
-    n_real -= n_excl
     t.n = 0 if t.total <= 0 else max(1, math.ceil(n_real - 1e-9))
     t.scale = t.total / t.n if t.n else 0.0
-    return t
 
 
 def grid_cells_overlapping(
@@ -257,17 +269,13 @@ class StratifiedPatching(SampleIndexedPatching):
         # one table per distinct spatial shape; modified samples get their own
         self._shape_tables: dict[tuple[int, ...], _Table] = {}
         self._bases: dict[tuple[int, ...], _ShapeBase] = {}
-        self._excluded: dict[int, np.ndarray] = {}
-        self._probs: dict[int, np.ndarray] = {}
         self._own_tables: dict[int, _Table] = {}
         counts = np.empty(len(self._gs_stack), dtype=np.int64)
         for d, shape in enumerate(shapes):
             spatial = shape[2:]
             if spatial not in self._shape_tables:
                 self._bases[spatial] = _ShapeBase(spatial, ps)
-                self._shape_tables[spatial] = _build_table(
-                    spatial, ps, self._bases[spatial], None, None
-                )
+                self._shape_tables[spatial] = self._bases[spatial].table()
             first, last = self._stack_first[d], self._stack_first[d + 1]
             counts[first:last] = self._shape_tables[spatial].n
         self._set_counts(counts)
@@ -285,12 +293,14 @@ class StratifiedPatching(SampleIndexedPatching):
         own = self._own_tables.get(gs)
         return own if own is not None else self._shape_tables[self._spatial(gs)]
 
-    def _rebuild(self, gs: int) -> None:
-        spatial = self._spatial(gs)
-        table = _build_table(
-            spatial, self._ps, self._bases[spatial], self._excluded.get(gs), self._probs.get(gs)
-        )
-        self._own_tables[gs] = table
+    def _own_table(self, gs: int) -> _Table:
+        own = self._own_tables.get(gs)
+        if own is None:
+            own = self._own_tables[gs] = _own_copy(self._shape_tables[self._spatial(gs)])
+        return own
+
+    def _update_count(self, gs: int, table: _Table) -> None:
+        _finish(table, self._bases[self._spatial(gs)])
         counts = self._counts.copy()
         counts[gs] = table.n
         self._set_counts(counts)
@@ -328,12 +338,16 @@ class StratifiedPatching(SampleIndexedPatching):
         gs = self._global_sample(data_idx, sample_idx)
         cg = _cell_grid(self._spatial(gs), self._ps)
         coords = self._check_grid_coords(grid_coords, cg, "exclude_patches", "cell")
-        mask = self._excluded.get(gs)
-        mask = np.zeros(cg, dtype=bool) if mask is None else mask.copy()
+        table = self._own_table(gs)
+        if table.excluded is None:
+            table.excluded = np.zeros(cg, dtype=bool)
         if len(coords):
-            mask[tuple(coords.T)] = True
-        self._excluded[gs] = mask
-        self._rebuild(gs)
+            new = coords[~table.excluded[tuple(coords.T)]]
+            new = np.unique(new, axis=0)
+            if len(new):
+                table.excluded[tuple(new.T)] = True
+                _apply_exclusion(table, self._bases[self._spatial(gs)], new)
+        self._update_count(gs, table)
 
     def set_region_probs(
         self,
@@ -359,7 +373,7 @@ class StratifiedPatching(SampleIndexedPatching):
         """
         gs = self._global_sample(data_idx, sample_idx)
         rg = _region_grid(self._spatial(gs), self._ps)
-        current = self._probs.get(gs)
+        current = self._table(gs).probs_grid
         grid = np.ones(rg, dtype=np.float64) if current is None else current.copy()
         if isinstance(probs, np.ndarray):
             if probs.shape != rg:
@@ -385,8 +399,10 @@ class StratifiedPatching(SampleIndexedPatching):
             coords = self._check_grid_coords(keys, rg, "set_region_probs", "region")
             if len(coords):
                 grid[tuple(coords.T)] = values
-        self._probs[gs] = grid
-        self._rebuild(gs)
+        table = self._own_table(gs)
+        table.probs_grid = grid
+        table.probs = grid.ravel()
+        self._update_count(gs, table)
 
     def _check_grid_coords(
         self, grid_coords: Any, grid: tuple[int, ...], where: str, what: str
@@ -431,7 +447,10 @@ class StratifiedPatching(SampleIndexedPatching):
         coordinate ``g`` missing here.
         """
         out = self.get_all_grid_coords()
-        for gs, mask in self._excluded.items():
+        for gs, table in self._own_tables.items():
+            mask = table.excluded
+            if mask is None:
+                continue
             key = (int(self._gs_stack[gs]), int(self._gs_sample[gs]))
             out[key] = [c for c in out[key] if not mask[c]]
         return out
@@ -454,7 +473,7 @@ class StratifiedPatching(SampleIndexedPatching):
         u = uniforms(stream_key(self._seed, self._epoch), index, 0)
         t = (local + u) * table.scale
         r = int(table.cum.searchsorted(t, "right")) - 1
-        r = min(max(r, 0), len(table.area) - 1)
+        r = min(max(r, 0), table.last)
         c0 = float(table.cum[r])
         if table.probs is None:
             rank = math.floor(t - c0)
@@ -467,7 +486,7 @@ class StratifiedPatching(SampleIndexedPatching):
             k += 1
         rem = rank - (row[k - 1] if k else 0)
         d = len(self._ps)
-        g = table.grid[r].tolist()
+        g = self._bases[self._spatial(gs)].grid[r].tolist()
         spatial = self._spatial(gs)
         coords = [0] * d
         for i in range(d - 1, -1, -1):
@@ -531,7 +550,7 @@ class StratifiedPatching(SampleIndexedPatching):
         self, table: _Table, spatial: tuple[int, ...], local: np.ndarray, u: np.ndarray
     ) -> np.ndarray:
         t = (local + u) * table.scale
-        r = np.clip(np.searchsorted(table.cum, t, side="right") - 1, 0, len(table.area) - 1)
+        r = np.clip(np.searchsorted(table.cum, t, side="right") - 1, 0, table.last)
         if table.probs is None:
             rank = np.floor(t - table.cum[r])
         else:
@@ -541,7 +560,7 @@ class StratifiedPatching(SampleIndexedPatching):
         k = (cs <= rank).sum(axis=0)
         prev = np.where(k > 0, cs[np.maximum(k - 1, 0), np.arange(len(k))], 0)
         rem = rank - prev
-        g = table.grid[r]
+        g = self._bases[spatial].grid[r]
         d = len(self._ps)
         out = np.empty((len(local), d), dtype=np.int64)
         for i in range(d - 1, -1, -1):
