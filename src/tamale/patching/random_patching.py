@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tamale.patching._random import stream_key, uniforms
+from tamale.patching._random import uniforms
 from tamale.patching._validate import check_data_shapes, check_patch_size, check_too_small
 from tamale.patching.specs import PatchSpecs, PatchSpecsBatch
 from tamale.patching.strategy import SampleIndexedPatching
@@ -64,7 +64,7 @@ class RandomPatching(SampleIndexedPatching):
         """The patch for ``index`` (same index, seed and epoch: same patch)."""
         gs, _ = self._locate(index)
         d = int(self._gs_stack[gs])
-        key = stream_key(self._seed, self._epoch)
+        key = self._key
         rng = self._range[d].tolist()
         coords = tuple(int(uniforms(key, index, j) * r) for j, r in enumerate(rng))
         return PatchSpecs(d, int(self._gs_sample[gs]), coords, self._ps)
@@ -72,7 +72,7 @@ class RandomPatching(SampleIndexedPatching):
     def get_patch_specs(self, indices: Any) -> PatchSpecsBatch:
         """The patches for many indices at once (vectorised)."""
         idx, gs, _ = self._locate_many(indices)
-        key = stream_key(self._seed, self._epoch)
+        key = self._key
         stack = self._gs_stack[gs]
         rng = self._range[stack]
         coords = np.stack(

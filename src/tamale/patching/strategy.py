@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from tamale.errors import TamaleInputError
-from tamale.patching._random import new_seed
+from tamale.patching._random import new_seed, stream_key
 from tamale.patching._validate import check_epoch, check_index, check_indices, check_seed
 from tamale.patching.specs import PatchSpecs, PatchSpecsBatch
 
@@ -70,6 +70,7 @@ class SampleIndexedPatching:
         seed = check_seed(seed)
         self._seed = new_seed() if seed is None else seed
         self._epoch = 0
+        self._key = stream_key(self._seed, 0)
         n_samples = [shape[0] for shape in data_shapes]
         self._stack_first = np.concatenate([[0], np.cumsum(n_samples)]).astype(np.int64)
         self._gs_stack = np.repeat(np.arange(len(data_shapes)), n_samples).astype(np.int64)
@@ -145,6 +146,7 @@ class SampleIndexedPatching:
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose random draw is returned."""
         self._epoch = check_epoch(epoch)
+        self._key = stream_key(self._seed, self._epoch)
 
     def get_patch_indices(self, data_idx: int) -> range:
         """The contiguous range of indices whose patches come from stack ``data_idx``."""

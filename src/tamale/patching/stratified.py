@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from tamale.errors import TamaleInputError
-from tamale.patching._random import stream_key, uniforms
+from tamale.patching._random import uniforms
 from tamale.patching._validate import (
     check_data_shapes,
     check_patch_size,
@@ -279,6 +279,12 @@ class StratifiedPatching(SampleIndexedPatching):
             first, last = self._stack_first[d], self._stack_first[d + 1]
             counts[first:last] = self._shape_tables[spatial].n
         self._set_counts(counts)
+        self._gs_info = [
+            (self._bases[sp], sp, int(d), int(s))
+            for sp, d, s in zip(
+                (shapes[d][2:] for d in self._gs_stack), self._gs_stack, self._gs_sample
+            )
+        ]
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -469,35 +475,35 @@ class StratifiedPatching(SampleIndexedPatching):
         PatchSpecs
         """
         gs, local = self._locate(index)
-        table = self._table(gs)
-        u = uniforms(stream_key(self._seed, self._epoch), index, 0)
-        t = (local + u) * table.scale
-        r = int(table.cum.searchsorted(t, "right")) - 1
-        r = min(max(r, 0), table.last)
-        c0 = float(table.cum[r])
+        base, spatial, data_idx, sample_idx = self._gs_info[gs]
+        table = self._own_tables.get(gs) or self._shape_tables[spatial]
+        t = (local + uniforms(self._key, index, 0)) * table.scale
+        cum = table.cum
+        r = min(max(int(cum.searchsorted(t, "right")) - 1, 0), table.last)
         if table.probs is None:
-            rank = math.floor(t - c0)
+            rank = math.floor(t - float(cum[r]))
         else:
-            rank = math.floor((t - c0) / float(table.probs[r]))
-        rank = min(max(rank, 0), int(table.area[r]) - 1)
+            rank = math.floor((t - float(cum[r])) / float(table.probs[r]))
         row = table.cumsub[:, r].tolist()
+        rank = min(max(rank, 0), row[-1] - 1)
         k = 0
         while row[k] <= rank:
             k += 1
         rem = rank - (row[k - 1] if k else 0)
-        d = len(self._ps)
-        g = self._bases[self._spatial(gs)].grid[r].tolist()
-        spatial = self._spatial(gs)
+        ps = self._ps
+        d = len(ps)
+        g = base.grid[r].tolist()
         coords = [0] * d
         for i in range(d - 1, -1, -1):
             b = (k >> (d - 1 - i)) & 1
-            p = self._ps[i]
-            length = 1 if b == 0 else min(max(max(spatial[i], p) - p - g[i] * p, 0), p - 1)
-            coords[i] = g[i] * p + b + rem % length
-            rem //= length
-        return PatchSpecs(
-            int(self._gs_stack[gs]), int(self._gs_sample[gs]), tuple(coords), self._ps
-        )
+            p = ps[i]
+            if b:
+                length = min(max(max(spatial[i], p) - p - g[i] * p, 0), p - 1)
+                coords[i] = g[i] * p + 1 + rem % length
+                rem //= length
+            else:
+                coords[i] = g[i] * p
+        return PatchSpecs(data_idx, sample_idx, tuple(coords), ps)
 
     def get_patch_specs(self, indices: Any) -> PatchSpecsBatch:
         """The patches for many indices at once; equal to calling :meth:`get_patch_spec`.
@@ -514,7 +520,7 @@ class StratifiedPatching(SampleIndexedPatching):
         idx, gs, local = self._locate_many(indices)
         d = len(self._ps)
         coords = np.empty((len(idx), d), dtype=np.int64)
-        u = uniforms(stream_key(self._seed, self._epoch), idx, 0)
+        u = uniforms(self._key, idx, 0)
         # group samples by table: all unmodified samples of one shape share one
         table_id = np.empty(len(idx), dtype=np.int64)
         tables: list[tuple[_Table, tuple[int, ...]]] = []
