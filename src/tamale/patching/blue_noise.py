@@ -66,12 +66,14 @@ class _Grid:
             close = (delta < 1.0).all(axis=2)
         return (close & (ids >= 0)).any(axis=1)
 
-    def add(self, pt: np.ndarray) -> None:
-        if self.n == len(self.points):
+    def add(self, pts: np.ndarray) -> None:
+        """Add points that conflict neither with the grid nor with each other."""
+        m = len(pts)
+        while self.n + m > len(self.points):
             self.points = np.concatenate([self.points, np.zeros_like(self.points)])
-        self.points[self.n] = pt
-        self.cells[tuple(self.cell_of(pt[None])[0])] = self.n
-        self.n += 1
+        self.points[self.n : self.n + m] = pts
+        self.cells[tuple(self.cell_of(pts).T)] = np.arange(self.n, self.n + m)
+        self.n += m
 
 
 def poisson_disk_positions(
@@ -108,16 +110,26 @@ def poisson_disk_positions(
     lo_a = np.asarray(lo, dtype=np.int64)
     hi_a = np.asarray(hi, dtype=np.int64)
     ps = np.asarray(patch_size, dtype=np.int64)
+    psf = ps.astype(np.float64)
     d = len(ps)
     if np.any(hi_a < lo_a):
         return np.zeros((0, d), dtype=np.int64)
     grid = _Grid(lo_a, hi_a, ps, allow_overlap)
 
+    def inside(pts: np.ndarray) -> np.ndarray:
+        return np.all((pts >= lo_a) & (pts <= hi_a), axis=1)
+
     def ok(pts: np.ndarray) -> np.ndarray:
-        inside = np.all((pts >= lo_a) & (pts <= hi_a), axis=1)
-        if valid is not None and inside.any():
-            inside[inside] = valid(pts[inside])
-        return inside
+        keep = inside(pts)
+        if valid is not None and keep.any():
+            keep[keep] = valid(pts[keep])
+        return keep
+
+    def mutually_close(pts: np.ndarray) -> np.ndarray:
+        delta = np.abs(pts[:, None, :] - pts[None, :, :]) / psf
+        if allow_overlap:
+            return (delta**2).sum(axis=2) < 1.0
+        return (delta < 1.0).all(axis=2)
 
     # seeds: a half-patch lattice (plus the far edge), valid ones, in random order
     axes = []
@@ -130,11 +142,11 @@ def poisson_disk_positions(
     seeds = seeds[ok(seeds)]
     seeds = seeds[rng.permutation(len(seeds))]
     while len(seeds):
-        grid.add(seeds[0])
+        grid.add(seeds[:1])
         active = [grid.n - 1]
         while active:
             j = int(rng.integers(len(active)))
-            centre = grid.points[active[j]].copy()
+            centre = grid.points[active[j]]
             active[j] = active[-1]
             active.pop()
             if allow_overlap:
@@ -144,13 +156,23 @@ def poisson_disk_positions(
                 unit = direction * radius[:, None]
             else:
                 unit = rng.uniform(-2.0, 2.0, size=(k, d))
-            cand = centre + np.rint(unit * ps).astype(np.int64)
-            cand = cand[ok(cand)]
+            cand = centre + np.rint(unit * psf).astype(np.int64)
+            cand = cand[inside(cand)]
             cand = cand[~grid.conflicts(cand)]
-            for c in cand:
-                if not grid.conflicts(c[None])[0]:
-                    grid.add(c)
-                    active.append(grid.n - 1)
+            if valid is not None and len(cand):
+                cand = cand[valid(cand)]
+            if not len(cand):
+                continue
+            if len(cand) > 1:
+                close = mutually_close(cand).tolist()
+                chosen: list[int] = []
+                for i in range(len(cand)):
+                    if not any(close[i][c] for c in chosen):
+                        chosen.append(i)
+                cand = cand[chosen]
+            first = grid.n
+            grid.add(cand)
+            active.extend(range(first, grid.n))
         seeds = seeds[1:]
         if len(seeds):
             seeds = seeds[~grid.conflicts(seeds)]
@@ -223,15 +245,20 @@ class BlueNoisePatchSampler(PatchSampler):
         if self._allow_incomplete:
             hi = [max(0, n - p) for n, p in zip(shape, ps)]
         threshold = self._threshold(coll, ps)
-        everywhere = coll.mask is None
+        cov = coll.coverage
+        # a full mask covers every patch inside the image: no test needed
+        everywhere = cov.n_true == math.prod(cov.mask_shape) and not self._allow_incomplete
 
         def valid(pts: np.ndarray) -> np.ndarray:
-            if everywhere and not self._allow_incomplete:
-                return np.ones(len(pts), dtype=bool)
-            return coll.coverage.coverage_points(pts, ps) >= threshold
+            return cov.coverage_points(pts, ps) >= threshold
 
         pos = poisson_disk_positions(
-            [0] * len(shape), hi, ps, self._rng, allow_overlap=self._allow_overlap, valid=valid
+            [0] * len(shape),
+            hi,
+            ps,
+            self._rng,
+            allow_overlap=self._allow_overlap,
+            valid=None if everywhere else valid,
         )
         if len(pos) == 0:
             self._no_patches(coll)

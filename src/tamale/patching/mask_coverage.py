@@ -128,17 +128,18 @@ class MaskCoverage:
         """
         starts = np.asarray(starts, dtype=np.int64).reshape(-1, len(self.image_shape))
         d = starts.shape[1]
-        terms = []
+        index, weight = [], None
         for axis in range(d):
-            a = self._axis_terms(axis, starts[:, axis])
-            b = self._axis_terms(axis, starts[:, axis] + int(size[axis]))
-            # four (index, weight) pairs: +b, +b+1, -a, -a+1
-            terms.append([(b[0], b[1]), (b[0] + 1, b[2]), (a[0], -a[1]), (a[0] + 1, -a[2])])
-        total = np.zeros(len(starts), dtype=self._sat.dtype)
-        for combo in np.ndindex(*(4,) * d):
-            idx = tuple(terms[axis][c][0] for axis, c in enumerate(combo))
-            weight = terms[0][combo[0]][1]
-            for axis in range(1, d):
-                weight = weight * terms[axis][combo[axis]][1]
-            total += self._sat[idx] * weight
-        return total
+            qa, w0a, w1a = self._axis_terms(axis, starts[:, axis])
+            qb, w0b, w1b = self._axis_terms(axis, starts[:, axis] + int(size[axis]))
+            # four (index, weight) terms per axis: +F(b) and -F(a), each bilinear in the SAT
+            idx = np.stack([qb, qb + 1, qa, qa + 1])
+            w = np.stack([w0b, w1b, -w0a, -w1a])
+            shape = [1] * d + [len(starts)]
+            shape[axis] = 4
+            index.append(idx.reshape(shape))
+            w = w.reshape(shape)
+            weight = w if weight is None else weight * w
+        assert weight is not None
+        values = self._sat[tuple(index)] * weight
+        return values.reshape(-1, len(starts)).sum(axis=0)

@@ -80,12 +80,14 @@ class SampleIndexedPatching:
         self._counts = np.zeros(int(self._stack_first[-1]), dtype=np.int64)
         self._cum = np.zeros(0, dtype=np.int64)
         self._cum_list: list[int] = []
+        self._n = 0
 
     # ---------------------------------------------------------------- bookkeeping
     def _set_counts(self, counts: np.ndarray) -> None:
         self._counts = np.asarray(counts, dtype=np.int64)
         self._cum = np.cumsum(self._counts)
         self._cum_list = self._cum.tolist()
+        self._n = self._cum_list[-1] if self._cum_list else 0
 
     def _global_sample(self, data_idx: int, sample_idx: int) -> int:
         self._check_data_idx(data_idx)
@@ -111,7 +113,8 @@ class SampleIndexedPatching:
 
     def _locate(self, index: Any) -> tuple[int, int]:
         """(global sample, local index) of one dataset index (validated)."""
-        index = check_index(index, self.n_patches)
+        if type(index) is not int or not 0 <= index < self._n:
+            index = check_index(index, self._n)
         gs = bisect_right(self._cum_list, index)
         return gs, index - self._sample_start(gs)
 
@@ -131,7 +134,7 @@ class SampleIndexedPatching:
     @property
     def n_patches(self) -> int:
         """Number of patches (the dataset length for one epoch)."""
-        return self._cum_list[-1] if self._cum_list else 0
+        return self._n
 
     @property
     def seed(self) -> int:
