@@ -41,9 +41,13 @@ def stacks(tmp_path_factory):
     root = tmp_path_factory.mktemp("stacks")
     z = zarr.create_array(root / "a.zarr", shape=DATA.shape, chunks=(1, 8, 3, 8), dtype=DATA.dtype)
     z[...] = DATA
-    tifffile.imwrite(root / "plain.tif", DATA)
+    tifffile.imwrite(root / "plain.tif", DATA, photometric="minisblack")
     tifffile.imwrite(
-        root / "tiled.tif", DATA.transpose(0, 2, 1, 3), compression="zlib", tile=(16, 16)
+        root / "tiled.tif",
+        DATA.transpose(0, 2, 1, 3),
+        compression="zlib",
+        tile=(16, 16),
+        photometric="minisblack",
     )
     return {
         "numpy": ArrayImageStack(DATA, "SYCX"),
