@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ class PatchExtractor:
     @classmethod
     def from_sources(cls, sources: Sequence[Any], axes: str | None = None) -> PatchExtractor:
         """An extractor over numpy/dask/zarr arrays or TIFF/zarr paths (see :func:`image_stack`)."""
-        if isinstance(sources, (np.ndarray, str)) or hasattr(sources, "shape"):
+        if isinstance(sources, (np.ndarray, str, Path)) or hasattr(sources, "shape"):
             sources = [sources]
         return cls([image_stack(s, axes) for s in sources])
 

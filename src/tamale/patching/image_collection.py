@@ -59,7 +59,8 @@ class ImageCollection:
             self._coverage = MaskCoverage(m, spatial)
 
     def _chunks(self, image: Any, size: Mapping[str, int]) -> dict[str, int]:
-        chunks = getattr(image, "chunks", None)
+        # zarr: shards when sharded (the unit stored in one object), else chunks
+        chunks = getattr(image, "shards", None) or getattr(image, "chunks", None)
         if chunks is not None and not all(isinstance(c, (int, np.integer)) for c in chunks):
             chunks = getattr(image, "chunksize", None)  # dask: tuple of tuples
         if chunks is None:

@@ -233,16 +233,21 @@ class PatchSampler:
         coll = image_collection
         self._check_mask(coll)
         axes, shape, _, st, _ = self._geometry(coll)
-        size = self._chunk_size(coll, axes, st)
-        grid = [range(0, n, c) for n, c in zip(shape, size)]
-        chunks = []
-        for corner in np.ndindex(*(len(g) for g in grid)):
-            window = {
-                a: slice(g[i], min(g[i] + c, n))
-                for a, g, i, c, n in zip(axes, grid, corner, size, shape)
-            }
-            if len(self._starts_in(coll, window)):
-                chunks.append(window)
+        size = np.asarray(self._chunk_size(coll, axes, st))
+        chunks: list[Window] = []
+        # one slab of chunks along the first axis at a time: memory stays O(slab starts)
+        for lo in range(0, shape[0], int(size[0])):
+            slab = {axes[0]: slice(lo, min(lo + int(size[0]), shape[0]))}
+            starts = self._starts_in(coll, slab)
+            if not len(starts):
+                continue
+            for corner in np.unique(starts // size, axis=0) * size:
+                chunks.append(
+                    {
+                        a: slice(int(c), int(min(c + s, n)))
+                        for a, c, s, n in zip(axes, corner, size, shape)
+                    }
+                )
         if not chunks:
             self._no_patches(coll)
         return chunks

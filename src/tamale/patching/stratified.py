@@ -279,6 +279,14 @@ class StratifiedPatching(SampleIndexedPatching):
             first, last = self._stack_first[d], self._stack_first[d + 1]
             counts[first:last] = self._shape_tables[spatial].n
         self._set_counts(counts)
+        self._table_list: list[tuple[_Table, tuple[int, ...]]] = []
+        shape_id: dict[tuple[int, ...], int] = {}
+        for spatial, table in self._shape_tables.items():
+            shape_id[spatial] = len(self._table_list)
+            self._table_list.append((table, spatial))
+        self._gs_table_id = np.asarray(
+            [shape_id[shapes[d][2:]] for d in self._gs_stack], dtype=np.int64
+        )
         self._gs_info = [
             (self._bases[sp], sp, int(d), int(s))
             for sp, d, s in zip(
@@ -302,7 +310,10 @@ class StratifiedPatching(SampleIndexedPatching):
     def _own_table(self, gs: int) -> _Table:
         own = self._own_tables.get(gs)
         if own is None:
-            own = self._own_tables[gs] = _own_copy(self._shape_tables[self._spatial(gs)])
+            spatial = self._spatial(gs)
+            own = self._own_tables[gs] = _own_copy(self._shape_tables[spatial])
+            self._gs_table_id[gs] = len(self._table_list)
+            self._table_list.append((own, spatial))
         return own
 
     def _update_count(self, gs: int, table: _Table) -> None:
@@ -521,28 +532,11 @@ class StratifiedPatching(SampleIndexedPatching):
         d = len(self._ps)
         coords = np.empty((len(idx), d), dtype=np.int64)
         u = uniforms(self._key, idx, 0)
-        # group samples by table: all unmodified samples of one shape share one
-        table_id = np.empty(len(idx), dtype=np.int64)
-        tables: list[tuple[_Table, tuple[int, ...]]] = []
-        key_of: dict[int, int] = {}
-        stack_shape_id = []
-        for shape in self._data_shapes:
-            spatial = shape[2:]
-            tid = id(self._shape_tables[spatial])
-            if tid not in key_of:
-                key_of[tid] = len(tables)
-                tables.append((self._shape_tables[spatial], spatial))
-            stack_shape_id.append(key_of[tid])
-        table_id[:] = np.asarray(stack_shape_id, dtype=np.int64)[self._gs_stack[gs]]
-        if self._own_tables:
-            for g, table in self._own_tables.items():
-                hit = gs == g
-                if hit.any():
-                    table_id[hit] = len(tables)
-                    tables.append((table, self._spatial(g)))
+        # group by table: all unmodified samples of one shape share one
+        table_id = self._gs_table_id[gs]
         for tid in np.unique(table_id):
             sel = np.flatnonzero(table_id == tid)
-            table, spatial = tables[int(tid)]
+            table, spatial = self._table_list[int(tid)]
             coords[sel] = self._lookup(table, spatial, local[sel], u[sel])
         n = len(idx)
         return PatchSpecsBatch(

@@ -228,3 +228,11 @@ def test_blue_noise_bad_inputs():
     one = BlueNoisePatchSampler(16, rng=0, allow_incomplete_patches=True, spatial_axes="YX")
     pos = one.compute_sampling_positions(coll)
     assert (pos[:, 0] == 0).all() and len(pos) >= 3
+
+
+def test_chunks_follow_zarr_shards_and_round_up_to_the_stride():
+    sharded = zarr.create_array(store={}, shape=(96, 96), chunks=(8, 8), shards=(32, 32), dtype="uint8")
+    coll = ImageCollection(sharded)
+    assert coll.chunks == {"Y": 32, "X": 32}
+    chunks = PatchSampler(24, stride=12).compute_chunks(coll)
+    assert {(c["Y"].start, c["Y"].stop) for c in chunks} == {(0, 36), (36, 72), (72, 96)}
