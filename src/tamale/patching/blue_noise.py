@@ -31,6 +31,13 @@ from tamale.patching.samplers import PatchSampler
 __all__ = ["BlueNoisePatchSampler", "poisson_disk_positions"]
 
 
+_BLOCK = 4096  # points per vectorised step: bounds temporary memory on large images
+
+
+def _blocks(pts: np.ndarray) -> list[np.ndarray]:
+    return [pts[i : i + _BLOCK] for i in range(0, len(pts), _BLOCK)]
+
+
 class _Grid:
     """Background grid with at most one point per cell, for O(1) neighbour tests."""
 
@@ -56,6 +63,8 @@ class _Grid:
         """(K,) bool: a point lies closer than 1 (patch units) to an accepted point."""
         if self.n == 0 or len(pts) == 0:
             return np.zeros(len(pts), dtype=bool)
+        if len(pts) > _BLOCK:
+            return np.concatenate([self.conflicts(b) for b in _blocks(pts)])
         near = self.cell_of(pts)[:, None, :] + self.offsets[None]
         ids = self.cells[tuple(near.transpose(2, 0, 1))]
         other = self.points[np.maximum(ids, 0)]
@@ -122,7 +131,7 @@ def poisson_disk_positions(
     def ok(pts: np.ndarray) -> np.ndarray:
         keep = inside(pts)
         if valid is not None and keep.any():
-            keep[keep] = valid(pts[keep])
+            keep[keep] = np.concatenate([valid(b) for b in _blocks(pts[keep])])
         return keep
 
     def mutually_close(pts: np.ndarray) -> np.ndarray:

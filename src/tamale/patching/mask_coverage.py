@@ -52,10 +52,10 @@ class MaskCoverage:
         self.exact = fine_total < 2**62
         dtype = np.int64 if self.exact else np.float64
         sat = np.zeros(tuple(m + 1 for m in self.mask_shape), dtype=dtype)
-        acc = mask.astype(dtype)
-        for axis in range(acc.ndim):
-            acc = np.cumsum(acc, axis=axis)
-        sat[tuple(slice(1, None) for _ in self.mask_shape)] = acc
+        inner = sat[tuple(slice(1, None) for _ in self.mask_shape)]
+        inner[...] = mask
+        for axis in range(inner.ndim):
+            np.cumsum(inner, axis=axis, out=inner)  # in place: memory is one table
         self._sat = sat
 
     @property
