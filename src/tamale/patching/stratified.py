@@ -355,15 +355,15 @@ class StratifiedPatching(SampleIndexedPatching):
         gs = self._global_sample(data_idx, sample_idx)
         cg = _cell_grid(self._spatial(gs), self._ps)
         coords = self._check_grid_coords(grid_coords, cg, "exclude_patches", "cell")
+        if not len(coords):
+            return
         table = self._own_table(gs)
         if table.excluded is None:
             table.excluded = np.zeros(cg, dtype=bool)
-        if len(coords):
-            new = coords[~table.excluded[tuple(coords.T)]]
-            new = np.unique(new, axis=0)
-            if len(new):
-                table.excluded[tuple(new.T)] = True
-                _apply_exclusion(table, self._bases[self._spatial(gs)], new)
+        new = np.unique(coords[~table.excluded[tuple(coords.T)]], axis=0)
+        if len(new):
+            table.excluded[tuple(new.T)] = True
+            _apply_exclusion(table, self._bases[self._spatial(gs)], new)
         self._update_count(gs, table)
 
     def set_region_probs(

@@ -231,7 +231,9 @@ def test_blue_noise_bad_inputs():
 
 
 def test_chunks_follow_zarr_shards_and_round_up_to_the_stride():
-    sharded = zarr.create_array(store={}, shape=(96, 96), chunks=(8, 8), shards=(32, 32), dtype="uint8")
+    sharded = zarr.create_array(
+        store={}, shape=(96, 96), chunks=(8, 8), shards=(32, 32), dtype="uint8"
+    )
     coll = ImageCollection(sharded)
     assert coll.chunks == {"Y": 32, "X": 32}
     chunks = PatchSampler(24, stride=12).compute_chunks(coll)

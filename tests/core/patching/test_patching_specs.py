@@ -54,3 +54,17 @@ def test_draws_look_uniform_and_independent_across_streams():
     counts = np.histogram(u, bins=10, range=(0, 1))[0]
     assert counts.min() > 9500
     assert rng_for(1, 2, 3).random() == rng_for(1, 2, 3).random() != rng_for(1, 3, 3).random()
+
+
+def test_importing_the_package_is_light():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json, tamale.patching; "
+        "print(json.dumps(sorted(m for m in ('torch', 'zarr', 'dask', 'skimage', 'tifffile') "
+        "if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
