@@ -26,6 +26,7 @@ Set-up and updates are O(number of regions) numpy work; a lookup is a binary sea
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,6 +57,7 @@ class _Table:
         "area",
         "areas",
         "cum",
+        "cum_list",
         "cumsub",
         "excluded",
         "last",
@@ -73,6 +75,7 @@ class _Table:
     probs_grid: np.ndarray | None  # the same on the region grid
     excluded: np.ndarray | None  # cell grid, bool
     cum: np.ndarray  # (R + 1,) float64 cumulative weights (area * probability)
+    cum_list: list[float] | None  # the same as a list, built on first scalar lookup
     total: float
     last: int  # last region with weight > 0
     n: int
@@ -136,6 +139,7 @@ def _own_copy(t: _Table) -> _Table:
     c.probs_grid = None if t.probs_grid is None else t.probs_grid.copy()
     c.excluded = None if t.excluded is None else t.excluded.copy()
     c.cum, c.total, c.last, c.n, c.scale = t.cum, t.total, t.last, t.n, t.scale
+    c.cum_list = t.cum_list
     return c
 
 
@@ -172,6 +176,7 @@ def _finish(t: _Table, base: _ShapeBase) -> None:
     t.cum[0] = 0.0
     np.cumsum(weight, out=t.cum[1:])
     t.total = float(t.cum[-1])
+    t.cum_list = None
     positive = np.flatnonzero(weight > 0)
     t.last = int(positive[-1]) if len(positive) else 0
     # number of patches: prod(shape / ps) minus (1 - p) per region minus excluded cells
@@ -489,12 +494,14 @@ class StratifiedPatching(SampleIndexedPatching):
         base, spatial, data_idx, sample_idx = self._gs_info[gs]
         table = self._own_tables.get(gs) or self._shape_tables[spatial]
         t = (local + uniforms(self._key, index, 0)) * table.scale
-        cum = table.cum
-        r = min(max(int(cum.searchsorted(t, "right")) - 1, 0), table.last)
+        cum = table.cum_list
+        if cum is None:
+            cum = table.cum_list = table.cum.tolist()
+        r = min(max(bisect_right(cum, t) - 1, 0), table.last)
         if table.probs is None:
-            rank = math.floor(t - float(cum[r]))
+            rank = math.floor(t - cum[r])
         else:
-            rank = math.floor((t - float(cum[r])) / float(table.probs[r]))
+            rank = math.floor((t - cum[r]) / float(table.probs[r]))
         row = table.cumsub[:, r].tolist()
         rank = min(max(rank, 0), row[-1] - 1)
         k = 0
@@ -503,7 +510,10 @@ class StratifiedPatching(SampleIndexedPatching):
         rem = rank - (row[k - 1] if k else 0)
         ps = self._ps
         d = len(ps)
-        g = base.grid[r].tolist()
+        g = [0] * d
+        rest = r
+        for i in range(d - 1, -1, -1):
+            rest, g[i] = divmod(rest, base.rg[i])
         coords = [0] * d
         for i in range(d - 1, -1, -1):
             b = (k >> (d - 1 - i)) & 1
