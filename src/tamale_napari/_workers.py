@@ -14,6 +14,7 @@ notifications: a :class:`~tamale.errors.TamaleInputError` (or other
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Generator
@@ -102,6 +103,9 @@ class TaskRunner(Container):
         self._started = 0.0
         self.last_error: BaseException | None = None
         self.cancel_button.changed.connect(self.cancel)
+        # a dock closed while its task runs: stop the task, touch no deleted widget
+        self.native.destroyed.connect(self._on_destroyed)
+        self._alive = True
 
     # -- state -----------------------------------------------------------
     @property
@@ -176,9 +180,24 @@ class TaskRunner(Container):
             self.status.value = "cancelling..."
 
     # -- signal handlers (GUI thread) ------------------------------------
+    def _on_destroyed(self, *_args: object) -> None:
+        self._alive = False
+        if self._token is not None:
+            self._token.cancel()
+        if self.worker is not None:
+            self.worker.quit()
+
+    def _ui(self) -> contextlib.AbstractContextManager[None]:
+        """Context for widget updates: skipped quietly once the widgets are deleted."""
+        return contextlib.suppress(RuntimeError)
+
     def _on_event(self, event: object) -> None:
-        if not isinstance(event, ProgressEvent):
+        if not isinstance(event, ProgressEvent) or not self._alive:
             return
+        with self._ui():
+            self._show_event(event)
+
+    def _show_event(self, event: ProgressEvent) -> None:
         total = event.total or 0
         if event.stage != self._stage:
             self._stage = event.stage
@@ -209,20 +228,24 @@ class TaskRunner(Container):
         return f"{remaining:.0f} s" if remaining < 120 else f"{remaining / 60:.1f} min"
 
     def _on_returned(self, _value: object) -> None:
-        self.status.value = f"done in {time.monotonic() - self._started:.1f} s"
+        with self._ui():
+            self.status.value = f"done in {time.monotonic() - self._started:.1f} s"
 
     def _on_error(self, exc: BaseException) -> None:
         if isinstance(exc, _WorkFailed):
             exc = exc.original
         if isinstance(exc, Cancelled):
-            self.status.value = "cancelled"
+            with self._ui():
+                self.status.value = "cancelled"
             return
         self.last_error = exc
-        self.status.value = f"failed: {exc}"
+        with self._ui():
+            self.status.value = f"failed: {exc}"
         report_error(exc)
 
     def _on_aborted(self) -> None:
-        self.status.value = "cancelled"
+        with self._ui():
+            self.status.value = "cancelled"
 
     def _on_finished(self) -> None:
         self.worker = None
@@ -230,6 +253,9 @@ class TaskRunner(Container):
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False
-        self.progress_bar.visible = False
+        if not self._alive:
+            return
+        with self._ui():
+            self.run_button.enabled = True
+            self.cancel_button.enabled = False
+            self.progress_bar.visible = False

@@ -94,3 +94,20 @@ def test_a_second_start_while_busy_is_refused(runner, qtbot):
     assert runner.start(lambda tok: counting(1, tok)) is None
     runner.cancel()
     qtbot.waitUntil(lambda: not runner.busy, timeout=10_000)
+
+
+def test_closing_the_dock_cancels_its_task_quietly(qtbot):
+    runner = TaskRunner("Go")
+    tokens: list[CancelToken] = []
+
+    def long_work(tok):
+        tokens.append(tok)
+        return counting(100_000, tok, 0.002)
+
+    worker = runner.start(long_work)
+    qtbot.waitUntil(lambda: runner.progress_bar.value > 1, timeout=10_000)
+    finished = []
+    worker.finished.connect(lambda: finished.append(True))
+    runner.native.deleteLater()  # the user closes the dock
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+    assert tokens[0].cancelled
