@@ -174,12 +174,12 @@ def _product(ranges: list[list[slice]]) -> Iterator[tuple[slice, ...]]:
             yield (head, *tail)
 
 
-def count_blocks(array: Any, region: Region | None = None) -> int:
+def count_blocks(array: Any, region: Region | None = None, target_bytes: int = BLOCK_BYTES) -> int:
     """How many blocks :func:`iter_blocks` yields for ``region``."""
     reg = normalize_region(region, array.shape)
     if any(s.stop <= s.start for s in reg):
         return 0
-    block = block_grid(array, reg)
+    block = block_grid(array, reg, target_bytes)
     n = 1
     for sl, b in zip(reg, block):
         n *= (sl.stop - 1) // b - sl.start // b + 1

@@ -128,7 +128,7 @@ def iter_export_stack(
                 )
                 plane = read(labels, index)
             data = _as_uint32(np.asarray(plane)).reshape(squeezed_shape(plane.shape))
-            tifffile.imwrite(path, data, compression="zlib")
+            tifffile.imwrite(path, data, compression="zlib", photometric="minisblack")
             written.append(path)
             yield ProgressEvent("export", i + 1, n, f"writing {path.name}")
     except BaseException:
@@ -155,7 +155,9 @@ def _write_tiff(
 
     bigtiff = int(np.prod(shape)) * 4 > 2**31
     with tifffile.TiffWriter(target, bigtiff=bigtiff) as tif:
-        tif.write(counted(), shape=shape, dtype=np.uint32, compression="zlib")
+        tif.write(
+            counted(), shape=shape, dtype=np.uint32, compression="zlib", photometric="minisblack"
+        )
 
 
 def iter_export_tiff(

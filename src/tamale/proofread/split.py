@@ -67,7 +67,9 @@ def watershed_pieces(
         seeds = relabel[seeds]
         energy = np.zeros(mask.shape, dtype=np.float32)
     else:
-        distance = ndi.distance_transform_edt(mask, sampling=sampling)
+        # pad with background: outside the crop is outside the object
+        distance = ndi.distance_transform_edt(np.pad(mask, 1), sampling=sampling)
+        distance = distance[tuple(slice(1, -1) for _ in range(mask.ndim))]
         peaks = peak_local_max(
             distance,
             min_distance=max(1, int(min_distance)),
