@@ -99,7 +99,7 @@ def test_locate_anchor_lies_on_a_curved_object():
     vol[3:7][:, ring] = 2
     where = locate_label(vol, 2)
     assert vol[where.anchor] == 2  # the centroid (the ring's hole) is not on it
-    assert vol[tuple(int(round(c)) for c in where.centroid)] == 0
+    assert vol[tuple(round(c) for c in where.centroid)] == 0
 
 
 def test_locate_in_4d_and_missing_ids():

@@ -7,7 +7,6 @@ import pytest
 from _proofread_data import BACKENDS, as_backend, reopen, to_numpy
 
 from tamale.errors import TamaleInputError
-from tamale.progress import drain
 from tamale.proofread import apply_edit, resolve_picks, split_labels
 
 PLANE = (slice(None), slice(None))
