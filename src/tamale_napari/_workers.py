@@ -177,19 +177,11 @@ class TaskRunner(Container):
 
     # -- signal handlers (GUI thread) ------------------------------------
     def _on_event(self, event: object) -> None:
-        if not isinstance(event, ProgressEvent):
+        if not isinstance(event, ProgressEvent) or self.worker is None:
             return
         total = event.total or 0
-        if event.stage != self._stage:
-            self._stage = event.stage
-            if self._pbar is not None:
-                self._pbar.set_description(event.stage)
-        self.progress_bar.max = max(total, 0)
-        self.progress_bar.value = min(event.step, total) if total else 0
-        if self._pbar is not None:
-            self._pbar.total = total
-            self._pbar.n = min(event.step, total) if total else event.step
-            self._pbar.refresh()
+        # text and dock bar first: napari's progress widgets call processEvents(),
+        # so later events (and the result) may be handled inside _pbar.refresh()
         text = event.message or event.stage
         if total:
             text = f"{text} ({event.step}/{total})"
@@ -197,6 +189,17 @@ class TaskRunner(Container):
             if eta:
                 text += f", {eta} left"
         self.status.value = text
+        self.progress_bar.max = max(total, 0)
+        self.progress_bar.value = min(event.step, total) if total else 0
+        pbar = self._pbar
+        if event.stage != self._stage:
+            self._stage = event.stage
+            if pbar is not None:
+                pbar.set_description(event.stage)
+        if pbar is not None and self._pbar is pbar:  # not closed meanwhile
+            pbar.total = total
+            pbar.n = min(event.step, total) if total else event.step
+            pbar.refresh()
 
     def _eta(self, event: ProgressEvent) -> str:
         frac = event.fraction

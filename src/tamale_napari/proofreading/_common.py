@@ -160,6 +160,7 @@ class ProofreadDock(Container):
         super().__init__(widgets=widgets)
         self.runner.run_button.changed.connect(self._on_run)
         self.pending_conversion: dict[str, Callable[[], None]] = {}
+        self.final_status = ""
         for event in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._refresh_choices)
         viewer.layers.selection.events.active.connect(self._follow_selection)
@@ -255,6 +256,30 @@ class ProofreadDock(Container):
                 layer.data = np.zeros((0, layer.ndim)) if isinstance(layer, Points) else []
 
     # -- running -----------------------------------------------------------
+    def start(
+        self,
+        work: Callable[[CancelToken], Generator[ProgressEvent, Any, Any]],
+        *,
+        on_result: Callable[[Any], None] | None = None,
+        description: str = "tamale",
+        on_finished: Callable[[], None] | None = None,
+    ) -> None:
+        """``runner.start`` that leaves ``self.final_status`` (set by ``on_result``) shown."""
+        self.final_status = ""
+
+        def finished() -> None:
+            if self.final_status:
+                took = self.runner.status.value
+                self.runner.status.value = (
+                    f"{self.final_status} ({took})"
+                    if took.startswith("done")
+                    else self.final_status
+                )
+            if on_finished is not None:
+                on_finished()
+
+        self.runner.start(work, on_result=on_result, description=description, on_finished=finished)
+
     def _on_run(self, _value: Any = None) -> None:
         try:
             self.run()
@@ -298,7 +323,7 @@ class ProofreadDock(Container):
             if on_applied is not None:
                 on_applied(result)
 
-        self.runner.start(work, on_result=done, description=description)
+        self.start(work, on_result=done, description=description)
 
     def apply_result(self, layer: Labels, result: AppliedEdit) -> None:
         """Put a finished edit into ``layer`` (GUI thread)."""
@@ -308,14 +333,14 @@ class ProofreadDock(Container):
                 f"{result.description}: {result.changed:,} voxels changed, more than the undo "
                 f"limit ({UNDO_LIMIT:,}), so the edit was written directly and cannot be undone"
             )
-            self.runner.status.value = f"{result.description} (not undoable)"
+            self.final_status = f"{result.description}: not undoable"
             return
         edit = result.edit
         if edit is None or edit.size == 0:
-            self.runner.status.value = f"{result.description}: nothing changed"
+            self.final_status = f"{result.description}: nothing changed"
             return
         layer.data_setitem(edit.indices, edit.values)
-        self.runner.status.value = f"{result.description}: {edit.size:,} voxels (Ctrl-Z undoes)"
+        self.final_status = f"{result.description}: {edit.size:,} voxels, Ctrl-Z undoes"
 
     # -- read-only labels ----------------------------------------------------
     def offer_conversion(self, layer: Labels, retry: Callable[[], None]) -> None:
@@ -357,7 +382,7 @@ class ProofreadDock(Container):
                 if then is not None:
                     then()
 
-        self.runner.start(
+        self.start(
             lambda tok: iter_copy_to_numpy(data, cancel=tok),
             on_result=lambda arr: box.__setitem__("data", arr),
             on_finished=finished,
@@ -390,7 +415,7 @@ class ProofreadDock(Container):
                 if then is not None:
                     then()
 
-        self.runner.start(
+        self.start(
             lambda tok: iter_copy_to_zarr(data, path, cancel=tok),
             on_result=lambda arr: box.__setitem__("data", arr),
             on_finished=finished,

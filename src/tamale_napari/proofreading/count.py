@@ -84,7 +84,7 @@ class CountLabels(ProofreadDock):
         names = parse_class_names(cfg.class_names)
         layer = self.labels()
         region, per_plane = self.scope(layer, cfg.apply_to)
-        self.runner.start(
+        self.start(
             lambda tok: iter_count_labels(
                 self._data(layer),
                 region,
@@ -111,8 +111,12 @@ class CountLabels(ProofreadDock):
             ([r.image] if per_image else []) + [r.class_id, r.class_name, r.count]
             for r in table.rows
         ]
-        self.table.value = {"data": rows, "columns": columns}
-        self.runner.status.value = f"{table.total} objects"
+        self.table.value = {
+            "data": rows,
+            "index": list(range(1, len(rows) + 1)),
+            "columns": columns,
+        }
+        self.final_status = f"{table.total} objects"
 
     def _on_save(self, _v: Any = None) -> None:
         try:

@@ -26,6 +26,7 @@ class ExportSegmentation(ProofreadDock):
     """Write a labels layer for other software (Fiji, Amira, ...)."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self.viewer = viewer
         self.image_layer = ComboBox(
             label="image layer",
             choices=self._image_choices,
@@ -114,11 +115,11 @@ class ExportSegmentation(ProofreadDock):
                 overwrite=cfg.overwrite,
                 cancel=tok,
             )
-        self.runner.start(work, on_result=self._written, description="export segmentation")
+        self.start(work, on_result=self._written, description="export segmentation")
 
     def _written(self, result: Any) -> None:
         self.written = result
         where = result[0].parent if isinstance(result, list) and result else result
         count = f"{len(result)} files in " if isinstance(result, list) else ""
-        self.runner.status.value = f"wrote {count}{where}"
+        self.final_status = f"wrote {count}{where}"
         show_info(f"Exported the segmentation: {count}{where}")

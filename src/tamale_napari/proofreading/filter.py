@@ -126,11 +126,11 @@ class FilterLabels(ProofreadDock):
             )
             self._report(info)
 
-        self.runner.start(work, on_result=add, description="filter labels")
+        self.start(work, on_result=add, description="filter labels")
 
     def _report(self, info: dict[str, Any]) -> None:
         result = info.get("result")
         if result is not None:
             text = f"removed {result.n_removed} of {result.n_objects} objects"
-            self.runner.status.value = text
+            self.final_status = text
             show_info(f"Filter labels: {text}")

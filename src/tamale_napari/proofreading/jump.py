@@ -65,7 +65,7 @@ class JumpToLabel(ProofreadDock):
         label_id = _whole_number(self.label_id.value, "label id")
         layer = self.labels()
         data = layer_array(layer)
-        self.runner.start(
+        self.start(
             lambda tok: iter_locate_label(data, label_id, cancel=tok),
             on_result=lambda where: self._show(layer, where),
             description=f"find label {label_id}",
@@ -74,7 +74,7 @@ class JumpToLabel(ProofreadDock):
     def _show(self, layer: Any, where: LabelLocation) -> None:
         self.last_location = where
         show_location(self.viewer, layer, where)
-        self.runner.status.value = f"label {where.label_id}: {where.voxels:,} voxels"
+        self.final_status = f"label {where.label_id}: {where.voxels:,} voxels"
 
 
 class NextFreeLabel(ProofreadDock):
@@ -113,7 +113,7 @@ class NextFreeLabel(ProofreadDock):
         cfg = self.to_config()
         layer = self.labels()
         data = layer_array(layer)
-        self.runner.start(
+        self.start(
             lambda tok: iter_next_free_label(data, cfg.class_id, cfg.label_divisor, cancel=tok),
             on_result=lambda label: self._select(layer, label),
             description="find next available label",
@@ -121,5 +121,5 @@ class NextFreeLabel(ProofreadDock):
 
     def _select(self, layer: Any, label: int) -> None:
         layer.selected_label = int(label)
-        self.runner.status.value = f"selected label {label}"
+        self.final_status = f"selected label {label}"
         show_info(f"{layer.name!r}: the next available label is {label} (now selected)")
