@@ -176,8 +176,8 @@ def source_file_names(layer: Layer, n: int) -> list[str] | None:
     reader or by hand); then, when the layer was opened from a folder
     (*File > Open Folder*, ``layer.source.path`` is a directory), the folder
     listed the way napari's builtin reader stacks it (``*.*`` files, sorted
-    with numbers compared as numbers). Returns None when the count does not
-    match ``n``.
+    with numbers compared as numbers); a layer opened from one file gives that
+    file's name for ``n == 1``. Returns None when the count does not match ``n``.
     """
     from pathlib import Path
 
@@ -193,4 +193,6 @@ def source_file_names(layer: Layer, n: int) -> list[str] | None:
         )
         if len(files) == n:
             return [p.name for p in files]
+    elif path and Path(path).is_file() and n == 1:
+        return [Path(path).name]
     return None

@@ -141,6 +141,26 @@ def test_merge_on_the_current_plane_of_a_volume_and_a_4d_stack(make_napari_viewe
     np.testing.assert_array_equal(labels.data[0], stack[0])
 
 
+def test_merge_in_a_transposed_view_edits_the_displayed_xz_plane(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    vol = np.zeros((10, 12, 20), np.uint32)
+    vol[2:5, 6, 2:6] = 1
+    vol[2:5, 6, 10:14] = 2
+    vol[2:5, 7, 10:14] = 2  # id 2 continues on the next y plane: must stay there
+    labels = viewer.add_labels(vol.copy())
+    viewer.dims.order = (1, 0, 2)  # show z-x planes, slide along y
+    viewer.dims.set_point(1, 6)
+    points = viewer.add_points([[3, 6, 3], [3, 6, 11]])
+    dock = open_dock(viewer, "Merge labels")
+    dock.labels_layer.value = labels
+    dock.points_layer.value = points
+    click(dock, qtbot)
+    assert dock.runner.last_error is None, dock.runner.last_error
+    expected = vol.copy()
+    expected[:, 6][expected[:, 6] == 2] = 1
+    np.testing.assert_array_equal(labels.data, expected)
+
+
 def test_delete_in_3d_then_undo(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     vol = np.stack([squares()] * 4)
@@ -314,6 +334,18 @@ def test_export_2d_stack_with_names_from_open_folder(make_napari_viewer, qtbot, 
     # a second export refuses to overwrite
     click(dock, qtbot)
     assert isinstance(dock.runner.last_error, FileExistsError)
+
+
+def test_export_single_image_keeps_the_name_from_metadata(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.add_labels(squares(), name="seg", metadata={"filenames": ["/data/cell_07.png"]})
+    dock = open_dock(viewer, "Export segmentation")
+    dock.save_dir.value = tmp_path
+    click(dock, qtbot)
+    assert dock.runner.last_error is None, dock.runner.last_error
+    data = tifffile.imread(tmp_path / "segmentation" / "cell_07.tif")
+    assert data.dtype == np.uint32
+    np.testing.assert_array_equal(data, squares())
 
 
 def test_export_volume_as_tiff_and_ome_zarr(make_napari_viewer, qtbot, tmp_path):

@@ -94,13 +94,15 @@ def iter_export_stack(
     names: Sequence[str] | None = None,
     *,
     axis: int = 0,
+    stem: str = "labels",
     overwrite: bool = False,
     cancel: Any = None,
 ) -> Work[list[Path]]:
     """Write each image of a 2D stack (planes along ``axis``) as its own uint32 TIFF.
 
-    ``names`` gives the file names (see :func:`stack_file_names`). Every target
-    file is checked before the first one is written.
+    ``names`` gives the file names (see :func:`stack_file_names`; ``stem`` names
+    them when ``names`` is missing). Every target file is checked before the
+    first one is written.
     """
     import tifffile
 
@@ -112,7 +114,7 @@ def iter_export_stack(
     else:
         n = int(labels.shape[axis])
     folder = Path(folder)
-    files = [folder / f for f in stack_file_names(names, n)]
+    files = [folder / f for f in stack_file_names(names, n, stem)]
     for f in files:
         _refuse_existing(f, overwrite)
     folder.mkdir(parents=True, exist_ok=True)

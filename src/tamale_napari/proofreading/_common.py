@@ -158,6 +158,7 @@ class ProofreadDock(Container):
         self.runner = TaskRunner(run_text, tooltip=run_tooltip)
         widgets.append(self.runner)
         super().__init__(widgets=widgets)
+        self.native.setMinimumWidth(320)
         self.runner.run_button.changed.connect(self._on_run)
         self.pending_conversion: dict[str, Callable[[], None]] = {}
         self.final_status = ""
@@ -177,11 +178,23 @@ class ProofreadDock(Container):
         return layers_of_type(self.viewer, Shapes)
 
     def _refresh_choices(self, _event: Any = None) -> None:
-        self.reset_choices()
+        try:
+            self.reset_choices()
+        except RuntimeError:  # the dock's Qt widget was deleted
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        for event in ("inserted", "removed", "reordered"):
+            getattr(self.viewer.layers.events, event).disconnect(self._refresh_choices)
+        self.viewer.layers.selection.events.active.disconnect(self._follow_selection)
 
     def _follow_selection(self, _event: Any = None) -> None:
         """Preselect the active labels (and points) layer, as a user expects."""
-        self.reset_choices()
+        try:
+            self.reset_choices()
+        except RuntimeError:  # the dock's Qt widget was deleted
+            self._disconnect()
+            return
         active = self.viewer.layers.selection.active
         if isinstance(active, Labels):
             self.labels_layer.value = active

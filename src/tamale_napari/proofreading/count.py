@@ -12,6 +12,7 @@ import napari
 from tamale.errors import TamaleInputError
 from tamale.proofread import CountTable, iter_count_labels, parse_class_names
 from tamale.proofread.config import CountConfig
+from tamale_napari._layers import layer_array
 from tamale_napari._workers import report_error
 
 from ._common import SCOPES, ProofreadDock
@@ -86,7 +87,7 @@ class CountLabels(ProofreadDock):
         region, per_plane = self.scope(layer, cfg.apply_to)
         self.start(
             lambda tok: iter_count_labels(
-                self._data(layer),
+                layer_array(layer),
                 region,
                 label_divisor=cfg.label_divisor,
                 class_names=names,
@@ -96,12 +97,6 @@ class CountLabels(ProofreadDock):
             on_result=self.show_table,
             description="count labels",
         )
-
-    @staticmethod
-    def _data(layer: Any) -> Any:
-        from tamale_napari._layers import layer_array
-
-        return layer_array(layer)
 
     def show_table(self, table: CountTable) -> None:
         self.result = table

@@ -98,11 +98,11 @@ class ExportSegmentation(ProofreadDock):
         if cfg.export_type == "2D images":
             n = int(data.shape[0]) if data.ndim > 2 else 1
             source = self.image_layer.value or layer
-            names = source_file_names(source, n) if data.ndim > 2 else None
+            names = source_file_names(source, n)
             if names is None and source is not layer:
                 names = source_file_names(layer, n)
             work = lambda tok: iter_export_stack(  # noqa: E731
-                data, target, names, overwrite=cfg.overwrite, cancel=tok
+                data, target, names, stem=layer.name, overwrite=cfg.overwrite, cancel=tok
             )
         elif cfg.export_type == "3D image (TIFF)":
             work = lambda tok: iter_export_tiff(data, target, overwrite=cfg.overwrite, cancel=tok)  # noqa: E731
