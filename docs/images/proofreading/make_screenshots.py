@@ -109,7 +109,7 @@ def jump(viewer, image, labels, dock, z):
         return abs(c[1] - 128) + abs(c[2] - 128) + 3 * abs(c[0] - 6)
 
     dock.label_id.value = str(min(ids_on_plane(labels, 5), key=distance))
-    viewer.camera.zoom = 2.0
+    viewer.scene.camera.zoom = 2.0
     dock.runner.run_button.clicked.emit()
 
 

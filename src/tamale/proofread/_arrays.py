@@ -147,7 +147,7 @@ def block_grid(
     extent = region_shape(region)
     unit = _storage_chunks(array) or (1,) * ndim
     itemsize = np.dtype(array.dtype).itemsize
-    block = [min(u, max(e, 1)) if e < u else u for u, e in zip(unit, extent)]
+    block = [min(u, max(e, 1)) for u, e in zip(unit, extent)]
     for axis in reversed(range(ndim)):
         per_unit = math.prod(block) * itemsize
         needed = max(1, math.ceil(extent[axis] / max(block[axis], 1)))

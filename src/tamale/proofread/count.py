@@ -138,7 +138,6 @@ def iter_count_labels(
         raise TamaleInputError("the label divisor must be 0 (no classes) or positive")
     names = dict(class_names or {})
     found: dict[int | None, set[int]] = {}
-    planes: list[int | None] = []
     total = count_blocks(labels, region)
     throttle = Throttle()
     for step, (index, block) in enumerate(iter_blocks(labels, region), start=1):

@@ -105,6 +105,31 @@ class SparseEdit:
         )
 
     @classmethod
+    def from_crop(
+        cls,
+        mask: np.ndarray,
+        values: np.ndarray | int,
+        box: Sequence[slice],
+        fixed: Sequence[int] = (),
+        dtype: Any = np.uint32,
+    ) -> SparseEdit:
+        """The voxels of ``mask`` (a crop at ``box``, ``fixed`` axes squeezed out).
+
+        ``values`` is one value or one per voxel of ``mask`` (C order).
+        """
+        where = np.nonzero(mask)
+        n = len(where[0])
+        full, j = [], 0
+        for axis, sl in enumerate(box):
+            if axis in fixed:
+                full.append(np.full(n, sl.start, np.int64))
+            else:
+                full.append(where[j].astype(np.int64) + sl.start)
+                j += 1
+        vals = np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
+        return cls(tuple(full), vals)
+
+    @classmethod
     def concatenate(
         cls,
         edits: Sequence[SparseEdit],

@@ -322,7 +322,6 @@ def iter_export_ome_zarr(
         yield from iter_copy_to_zarr(
             squeezed, path / "0", dtype=np.uint32, overwrite=False, cancel=cancel
         )
-        zarr.consolidate_metadata(str(path))
     except BaseException:
         _remove(path)
         raise

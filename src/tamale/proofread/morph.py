@@ -138,19 +138,9 @@ def iter_morph_labels(
         new = morph_mask(mask, operation, radius, hole_size)
         added = new & ~mask & (crop2 == 0)
         removed = mask & ~new
-        origin = np.array([s.start for s in box], np.int64)
         for changed, value, bucket in ((added, label_id, grow_first), (removed, 0, edits)):
-            where = np.nonzero(changed)
-            if not len(where[0]):
-                continue
-            full, j = [], 0
-            for a in range(ndim):
-                if a in fixed:
-                    full.append(np.full(len(where[0]), origin[a], np.int64))
-                else:
-                    full.append(where[j].astype(np.int64) + origin[a])
-                    j += 1
-            bucket.append(SparseEdit(tuple(full), np.full(len(where[0]), value, labels.dtype)))
+            if changed.any():
+                bucket.append(SparseEdit.from_crop(changed, value, box, fixed, labels.dtype))
         if throttle.ready() or k == n:
             yield ProgressEvent("morph", k, n, f"{operation}: label {int(label_id)}")
     # objects are in ascending id order, so "first value wins" gives the smallest id

@@ -136,7 +136,7 @@ def iter_split_labels(
         Fewer than two seeds for an object; ids in use or overflowing.
     """
     shape = tuple(labels.shape)
-    reg = normalize_region(region, shape)
+    normalize_region(region, shape)  # validates the region
     fixed = set(fixed_axes(region))
     free_axes = [a for a in range(len(shape)) if a not in fixed]
     ids = picks.unique_ids
@@ -208,16 +208,12 @@ def iter_split_labels(
     edits = []
     for o, ids_for in zip(objects, ordered):
         lut = np.asarray([0, *ids_for], dtype=labels.dtype)
-        where = np.nonzero(o.pieces)
-        full = []
-        j = 0
-        for a in range(len(shape)):
-            if a in fixed:
-                full.append(np.full(len(where[0]), reg[a].start, np.int64))
-            else:
-                full.append(where[j].astype(np.int64) + o.box[a].start)
-                j += 1
-        edits.append(SparseEdit(tuple(full), lut[o.pieces[where]]))
+        piece = o.pieces > 0
+        edits.append(
+            SparseEdit.from_crop(
+                piece, lut[o.pieces[piece]], o.box, tuple(sorted(fixed)), labels.dtype
+            )
+        )
     description = f"split {len(objects)} label(s) into {total} pieces"
     return SparseEdit.concatenate(
         edits, len(shape), labels.dtype, description, new_ids=tuple(int(i) for i in new_ids)

@@ -101,7 +101,7 @@ class _Accumulator:
             self.lo.append(lo)
             self.hi.append(hi)
 
-    def finish(self, dtype) -> tuple[np.ndarray, ...]:
+    def finish(self) -> tuple[np.ndarray, ...]:
         if not self.keys:
             empty = np.zeros((0, 2), np.int64)
             return empty, np.zeros(0, np.int64), None, None
@@ -204,7 +204,7 @@ def iter_label_stats(
                             border_keys.append(np.stack([fp, face_ids], axis=1))
         if throttle.ready() or step == total:
             yield ProgressEvent("measure", step, total, "measuring objects")
-    keys, counts, lo, hi = acc.finish(labels.dtype)
+    keys, counts, lo, hi = acc.finish()
     touches = None
     if border:
         touches = np.zeros(len(keys), bool)

@@ -41,7 +41,9 @@ def show_location(viewer: napari.viewer.Viewer, layer: Any, where: LabelLocation
         float(centre_world[axes.index(w)]) if w in axes else float(viewer.dims.point[w])
         for w in viewer.dims.displayed
     ]
-    viewer.camera.center = tuple(centre)
+    scene = getattr(viewer, "scene", None)  # napari >= 0.9 moved the camera there
+    camera = scene.camera if scene is not None else viewer.camera
+    camera.center = tuple(centre)
     layer.selected_label = int(where.label_id)
 
 
