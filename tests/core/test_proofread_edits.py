@@ -122,3 +122,24 @@ def test_read_only_labels_are_never_written(tmp_path):
         with pytest.raises(TamaleInputError, match="read-only"):
             apply_edit(target, edit)
     np.testing.assert_array_equal(reopen(arr), vol)
+
+
+def test_cancel_before_writing_changes_nothing_and_a_started_write_finishes(tmp_path):
+    from tamale.progress import Cancelled, CancelToken
+    from tamale.proofread import iter_apply_edit
+
+    vol = np.zeros((16, 16, 16), np.uint32)
+    vol[:, :8] = 1
+    arr = as_backend(vol, "zarr", tmp_path, chunks=(4, 4, 4))
+    edit = RelabelEdit((RelabelPart(None, np.array([1]), np.array([2])),))
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        drain(iter_apply_edit(arr, edit, cancel=token))
+    np.testing.assert_array_equal(reopen(arr), vol)
+    token = CancelToken()
+    work = iter_apply_edit(arr, edit, cancel=token)
+    next(work)
+    token.cancel()  # too late: the write is under way and completes
+    assert drain(work) > 0
+    assert set(np.unique(reopen(arr))) == {0, 2}

@@ -535,3 +535,17 @@ def test_config_round_trips_through_the_dock(make_napari_viewer, name, config):
     cfg = type(dock.to_config()).from_mapping(config)
     dock.set_config(cfg)
     assert dock.to_config() == cfg
+
+
+def test_layers_menu_has_a_proofreading_submenu_that_opens_docks(make_napari_viewer):
+    from napari._app_model import get_app_model
+
+    viewer = make_napari_viewer()
+    app = get_app_model()
+    assert "tamale.proofreading" in [
+        getattr(i, "submenu", None) for i in app.menus.get_menu("napari/layers/annotate")
+    ]
+    commands = [i.command.id for i in app.menus.get_menu("tamale.proofreading")]
+    assert len(commands) == len(DOCKS)
+    app.commands.execute_command("tamale.split_labels").result()
+    assert "Split labels (tamale)" in viewer.window.dock_widgets

@@ -278,12 +278,18 @@ def iter_apply_edit(labels: Any, edit: Edit, *, cancel: Any = None) -> Work[int]
     """Write ``edit`` into ``labels`` in place, block by block; return voxels changed.
 
     Works on numpy and zarr arrays (a zarr store is rewritten only in the
-    chunks the edit touches); read-only labels (dask) raise
-    :class:`TamaleInputError` before anything is written. Not undoable: the
-    napari plugin applies small edits through ``Labels.data_setitem`` instead.
+    chunks the edit touches); read-only labels (dask) and ids that do not fit
+    the dtype raise :class:`TamaleInputError` before anything is written. Not
+    undoable: the napari plugin applies small edits through
+    ``Labels.data_setitem`` instead.
+
+    ``cancel`` is checked once, before the first write: a started write is
+    finished, so an edit is never left half applied by a cancel. (Closing the
+    generator early does stop it; drain it or let it run to the end.)
     """
     check_labels_dtype(labels)
     _check_writable(labels)
+    check(cancel)
     changed = 0
     if isinstance(edit, RelabelEdit):
         for part in edit.parts:
@@ -293,7 +299,6 @@ def iter_apply_edit(labels: Any, edit: Edit, *, cancel: Any = None) -> Work[int]
         throttle = Throttle()
         for part in edit.parts:
             for index, block in iter_blocks(labels, part.region):
-                check(cancel)
                 step += 1
                 found = _map_block(block, part)
                 if found is not None:
@@ -327,7 +332,6 @@ def iter_apply_edit(labels: Any, edit: Edit, *, cancel: Any = None) -> Work[int]
     bounds = np.searchsorted(group[order], np.arange(int(group.max()) + 2))
     total = len(bounds) - 1
     for g in range(total):
-        check(cancel)
         members = order[bounds[g] : bounds[g + 1]]
         pts = idx[:, members]
         lo, hi = pts.min(axis=1), pts.max(axis=1) + 1

@@ -33,7 +33,7 @@ from napari.utils.notifications import (
 
 import napari
 from tamale.errors import TamaleInputError
-from tamale.progress import CancelToken, ProgressEvent, Throttle, Work, check
+from tamale.progress import CancelToken, ProgressEvent, Throttle, Work, check, drain
 from tamale.proofread import (
     Edit,
     SparseEdit,
@@ -327,7 +327,10 @@ class ProofreadDock(Container):
             edit = yield from compute(data, token)
             sparse = yield from iter_materialize(data, edit, UNDO_LIMIT, cancel=token)
             if sparse is None:
-                changed = yield from iter_apply_edit(data, edit, cancel=token)
+                # past this point Cancel cannot leave a half-written edit: no yields
+                token.raise_if_cancelled()
+                yield ProgressEvent("write", 0, 1, "writing the edit (not undoable)...")
+                changed = drain(iter_apply_edit(data, edit))
                 return AppliedEdit(None, changed, edit.description, too_big=True)
             return AppliedEdit(sparse, 0, sparse.description)
 
