@@ -112,3 +112,13 @@ def test_ids_beyond_uint32_are_refused_and_partial_output_removed(tmp_path):
     with pytest.raises(TamaleInputError):
         drain(iter_export_ome_zarr(vol, tmp_path / "big.ome.zarr"))
     assert not (tmp_path / "big.ome.zarr").exists()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_copy_to_numpy_loads_any_backend(kind, tmp_path):
+    from tamale.proofread import iter_copy_to_numpy
+
+    vol = np.arange(4 * 6 * 8, dtype=np.uint32).reshape(4, 6, 8)
+    out = drain(iter_copy_to_numpy(as_backend(vol, kind, tmp_path, chunks=(2, 3, 8))))
+    assert isinstance(out, np.ndarray) and out.flags.writeable
+    np.testing.assert_array_equal(out, vol)

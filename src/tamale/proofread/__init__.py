@@ -19,7 +19,8 @@ count                         :func:`iter_count_labels`
 jump to label                 :func:`iter_locate_label`
 next free label / new ids     :func:`iter_next_free_label`, :func:`iter_allocate_ids`
 export                        :func:`iter_export_stack`, :func:`iter_export_tiff`,
-                              :func:`iter_export_ome_zarr`, :func:`iter_copy_to_zarr`
+                              :func:`iter_export_ome_zarr`, :func:`iter_copy_to_zarr`,
+                              :func:`iter_copy_to_numpy`
 ============================  ==============================================
 """
 
@@ -37,6 +38,7 @@ from .edits import (
     iter_materialize,
 )
 from .export import (
+    iter_copy_to_numpy,
     iter_copy_to_zarr,
     iter_export_ome_zarr,
     iter_export_stack,
@@ -73,6 +75,7 @@ __all__ = [
     "is_writable",
     "iter_allocate_ids",
     "iter_apply_edit",
+    "iter_copy_to_numpy",
     "iter_copy_to_zarr",
     "iter_count_labels",
     "iter_export_ome_zarr",

@@ -22,6 +22,7 @@ from tamale.progress import ProgressEvent, Throttle, Work, check, drain, run_in_
 from ._arrays import check_labels_dtype, count_blocks, iter_blocks, read
 
 __all__ = [
+    "iter_copy_to_numpy",
     "iter_copy_to_zarr",
     "iter_export_ome_zarr",
     "iter_export_stack",
@@ -203,6 +204,20 @@ def _planes_in_order(labels: Any, cancel: Any) -> Iterator[np.ndarray]:
         slab = _as_uint32(np.asarray(read(labels, index)))
         sq = slab.reshape(tuple(slab.shape[a] for a in keep))
         yield from sq.reshape(-1, *sq.shape[-2:])
+
+
+def iter_copy_to_numpy(labels: Any, *, cancel: Any = None) -> Work[np.ndarray]:
+    """Load ``labels`` (numpy, dask, zarr) into a new numpy array, block by block."""
+    check_labels_dtype(labels)
+    out = np.zeros(tuple(labels.shape), dtype=labels.dtype)
+    total = count_blocks(labels)
+    throttle = Throttle()
+    for step, (index, block) in enumerate(iter_blocks(labels), start=1):
+        check(cancel)
+        out[index] = block
+        if throttle.ready() or step == total:
+            yield ProgressEvent("load", step, total, "loading the labels into memory")
+    return out
 
 
 def iter_copy_to_zarr(

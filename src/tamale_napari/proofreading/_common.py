@@ -33,16 +33,16 @@ from napari.utils.notifications import (
 
 import napari
 from tamale.errors import TamaleInputError
-from tamale.progress import CancelToken, ProgressEvent, Throttle, Work, check, drain
+from tamale.progress import CancelToken, ProgressEvent, drain
 from tamale.proofread import (
     Edit,
     SparseEdit,
     is_writable,
     iter_apply_edit,
+    iter_copy_to_numpy,
     iter_copy_to_zarr,
     iter_materialize,
 )
-from tamale.proofread._arrays import count_blocks, iter_blocks
 from tamale_napari._layers import (
     current_region,
     layer_array,
@@ -52,7 +52,7 @@ from tamale_napari._layers import (
 )
 from tamale_napari._workers import TaskRunner, report_error
 
-__all__ = ["SCOPES", "UNDO_LIMIT", "AppliedEdit", "ProofreadDock", "iter_copy_to_numpy"]
+__all__ = ["SCOPES", "UNDO_LIMIT", "AppliedEdit", "ProofreadDock"]
 
 SCOPES = ("current image", "2D patches", "3D volume")
 """What one image is for Filter and Count: the plane on screen, each plane of a
@@ -70,19 +70,6 @@ class AppliedEdit:
     changed: int  # voxels already written directly (not undoable)
     description: str
     too_big: bool = False
-
-
-def iter_copy_to_numpy(data: Any, *, cancel: CancelToken | None = None) -> Work[np.ndarray]:
-    """Load any labels array into a new numpy array, block by block."""
-    out = np.zeros(tuple(data.shape), dtype=data.dtype)
-    total = count_blocks(data)
-    throttle = Throttle()
-    for step, (index, block) in enumerate(iter_blocks(data), start=1):
-        check(cancel)
-        out[index] = block
-        if throttle.ready() or step == total:
-            yield ProgressEvent("load", step, total, "loading the labels into memory")
-    return out
 
 
 def _available_memory() -> int:

@@ -10,11 +10,11 @@ from napari.utils.notifications import show_info
 
 import napari
 from tamale.errors import TamaleInputError
-from tamale.proofread import iter_apply_edit, iter_filter_labels
+from tamale.proofread import iter_apply_edit, iter_copy_to_numpy, iter_filter_labels
 from tamale.proofread.config import FilterConfig
 from tamale_napari._layers import layer_array
 
-from ._common import SCOPES, ProofreadDock, _available_memory, iter_copy_to_numpy
+from ._common import SCOPES, ProofreadDock, _available_memory
 
 __all__ = ["FilterLabels"]
 
