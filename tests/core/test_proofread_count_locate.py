@@ -102,6 +102,15 @@ def test_locate_anchor_lies_on_a_curved_object():
     assert vol[tuple(round(c) for c in where.centroid)] == 0
 
 
+def test_locate_in_2d():
+    """empanada's jump asserted 3D data."""
+    lab = np.zeros((20, 30), np.uint32)
+    lab[4:8, 10:20] = 3
+    where = locate_label(lab, 3)
+    assert where.anchor in ((5, 14), (5, 15), (6, 14), (6, 15))
+    np.testing.assert_allclose(where.centroid, (5.5, 14.5))
+
+
 def test_locate_in_4d_and_missing_ids():
     stack = np.zeros((3, 4, 8, 8), np.uint32)
     stack[2, 1:3, 2:4, 2:4] = 9

@@ -130,3 +130,34 @@ def test_filter_equals_the_per_label_reference(seed, shape, min_size, border, bi
     out = lab.copy()
     apply_edit(out, filter_labels(lab, None, min_size=min_size, remove_border=border).edit)
     np.testing.assert_array_equal(out, reference(lab, min_size, border))
+
+
+def test_filter_reads_each_block_a_bounded_number_of_times(tmp_path):
+    """One pass to measure and one to write, however many objects (not one per label)."""
+    from _proofread_data import as_backend
+
+    rng = np.random.default_rng(1)
+    lab, n = ndi.label(rng.random((32, 32, 32)) > 0.7)
+    assert n > 300
+    arr = as_backend(lab.astype(np.uint32), "zarr", tmp_path, chunks=(8, 8, 8))
+    reads = []
+
+    class Spy:
+        def __init__(self, inner):
+            self._inner = inner
+            self.shape, self.dtype, self.ndim = inner.shape, inner.dtype, inner.ndim
+            self.chunks, self.shards, self.read_only = inner.chunks, None, False
+
+        def __getitem__(self, index):
+            reads.append(index)
+            return self._inner[index]
+
+        def __setitem__(self, index, value):
+            self._inner[index] = value
+
+    Spy.__module__ = "zarr.spy"
+    spy = Spy(arr)
+    result = filter_labels(spy, None, min_size=3)
+    apply_edit(spy, result.edit)
+    assert result.n_removed > 100
+    assert len(reads) <= 2  # the 128 KiB volume fits one block: one read per pass

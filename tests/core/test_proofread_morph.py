@@ -144,3 +144,18 @@ def test_only_picked_objects_change():
 def test_bad_parameters(kwargs, message):
     with pytest.raises(TamaleInputError, match=message):
         morph_labels(np.ones((4, 4), np.uint32), None, **kwargs)
+
+
+def test_4d_morph_with_picked_objects_processes_only_them():
+    """empanada inverted the points condition in its 4D branch."""
+    from tamale.proofread import resolve_picks
+
+    stack = np.zeros((2, 3, 12, 12), np.uint32)
+    stack[:, :, 2:5, 2:5] = 1
+    stack[:, :, 7:10, 7:10] = 2
+    region = (1, 1, *PLANE)
+    ids = resolve_picks(stack, [[1, 1, 8, 8]], region).unique_ids
+    out = apply_sparse(stack, morph_labels(stack, region, operation="dilate", ids=ids))
+    changed = np.argwhere(out != stack)
+    assert len(changed) and np.all(changed[:, :2] == [1, 1])
+    assert set(np.unique(out[changed[:, 0], changed[:, 1], changed[:, 2], changed[:, 3]])) == {2}

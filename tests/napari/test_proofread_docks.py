@@ -303,6 +303,9 @@ def test_next_free_label_selects_it(make_napari_viewer, qtbot, errors):
     dock.label_divisor.value = "1000"
     click(dock, qtbot)
     assert labels.selected_label == 1003
+    labels.data_setitem((np.array([0]), np.array([0])), 1003)  # paint with it
+    click(dock, qtbot)
+    assert labels.selected_label == 1004  # never stale: the labels are scanned every time
     dock.label_divisor.value = "2"  # class 1 = ids 3..3 (instance 0 is class*divisor)
     click(dock, qtbot)
     assert labels.selected_label == 3
