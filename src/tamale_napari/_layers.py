@@ -125,11 +125,12 @@ def current_region(
     (an ``int``); displayed axes are whole (``slice(None)``). With ``in_3d``
     the sliced axis nearest the displayed ones (the one the main slider moves,
     e.g. z of a ZYX volume or of a TZYX flipbook stack) is whole too, so a 4D
-    stack is edited one flipbook volume at a time.
+    stack is edited one flipbook volume at a time. In napari's 3D view the
+    displayed volume is already 3D and is returned as is.
     """
     plane = current_plane(viewer, layer)
     fixed = dict(plane.fixed)
-    if in_3d and fixed:
+    if in_3d and fixed and len(plane.displayed) < 3:
         offset = viewer.dims.ndim - layer.ndim
         order = [a - offset for a in viewer.dims.order if a - offset in fixed]
         if order:

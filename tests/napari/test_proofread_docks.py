@@ -552,3 +552,23 @@ def test_layers_menu_has_a_proofreading_submenu_that_opens_docks(make_napari_vie
     assert len(commands) == len(DOCKS)
     app.commands.execute_command("tamale.split_labels").result()
     assert "Split labels (tamale)" in viewer.window.dock_widgets
+
+
+def test_current_region_follows_the_view(make_napari_viewer):
+    from tamale_napari._layers import current_region
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(np.zeros((2, 3, 8, 8), np.uint32))
+    viewer.dims.set_point(0, 1)
+    viewer.dims.set_point(1, 2)
+    full = slice(None)
+    assert current_region(viewer, layer) == (1, 2, full, full)
+    assert current_region(viewer, layer, in_3d=True) == (1, full, full, full)
+    viewer.dims.ndisplay = 3  # the 3D view shows the flipbook volume: never all flipbooks
+    assert current_region(viewer, layer) == (1, full, full, full)
+    assert current_region(viewer, layer, in_3d=True) == (1, full, full, full)
+    viewer.dims.ndisplay = 2
+    viewer.dims.order = (0, 2, 1, 3)  # slide along y, show z-x planes
+    viewer.dims.set_point(2, 5)
+    assert current_region(viewer, layer) == (1, full, 5, full)
+    assert current_region(viewer, layer, in_3d=True) == (1, full, full, full)
