@@ -145,7 +145,7 @@ def iter_morph_labels(
             yield ProgressEvent("morph", k, n, f"{operation}: label {int(label_id)}")
     # objects are in ascending id order, so "first value wins" gives the smallest id
     description = f"{operation} (radius {radius}) on {n} label(s)"
-    return SparseEdit.concatenate(grow_first + edits, ndim, labels.dtype, description)
+    return SparseEdit.concatenate(grow_first + edits, ndim, labels.dtype, description, shape=shape)
 
 
 def morph_labels(labels, region=None, *, progress=None, cancel=None, **kwargs) -> SparseEdit:

@@ -216,7 +216,12 @@ def iter_split_labels(
         )
     description = f"split {len(objects)} label(s) into {total} pieces"
     return SparseEdit.concatenate(
-        edits, len(shape), labels.dtype, description, new_ids=tuple(int(i) for i in new_ids)
+        edits,
+        len(shape),
+        labels.dtype,
+        description,
+        new_ids=tuple(int(i) for i in new_ids),
+        shape=shape,
     )
 
 
