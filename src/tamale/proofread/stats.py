@@ -148,8 +148,6 @@ def iter_label_stats(
     only_ids : array, optional
         Measure only these ids (faster when few are wanted).
     """
-    from scipy import ndimage as ndi
-
     shape = tuple(labels.shape)
     ndim = len(shape)
     reg = normalize_region(region, shape)
@@ -184,6 +182,8 @@ def iter_label_stats(
             key_plane = np.full(len(ids), -1 if plane is None else plane, np.int64)
             keys = np.stack([key_plane, ids.astype(np.int64)], axis=1)
             if bboxes:
+                from scipy import ndimage as ndi
+
                 compact = _compact(data, ids)
                 boxes = ndi.find_objects(compact, max_label=len(ids))
                 lo = np.array([[s.start for s in b] for b in boxes], np.int64) + plane_offset
