@@ -15,16 +15,21 @@ import numpy as np
 from tamale.errors import TamaleInputError
 
 if TYPE_CHECKING:
-    from napari.layers import Layer, Points
+    from napari.layers import Layer, Points, Shapes
 
     import napari
 
 __all__ = [
     "PlaneSelection",
     "current_plane",
+    "current_region",
     "layer_array",
+    "layers_of_type",
     "points_to_data",
     "points_to_indices",
+    "shapes_to_data",
+    "source_file_names",
+    "world_axes",
 ]
 
 
@@ -109,3 +114,86 @@ def current_plane(viewer: napari.Viewer, layer: Layer) -> PlaneSelection:
         if a not in displayed
     }
     return PlaneSelection(displayed=displayed, fixed=fixed)
+
+
+def current_region(
+    viewer: napari.Viewer, layer: Layer, in_3d: bool = False
+) -> tuple[int | slice, ...]:
+    """The part of ``layer`` an edit applies to: the shown plane, or its volume.
+
+    Every axis the viewer does not display is fixed at the viewer's position
+    (an ``int``); displayed axes are whole (``slice(None)``). With ``in_3d``
+    the sliced axis nearest the displayed ones (the one the main slider moves,
+    e.g. z of a ZYX volume or of a TZYX flipbook stack) is whole too, so a 4D
+    stack is edited one flipbook volume at a time. In napari's 3D view the
+    displayed volume is already 3D and is returned as is.
+    """
+    plane = current_plane(viewer, layer)
+    fixed = dict(plane.fixed)
+    if in_3d and fixed and len(plane.displayed) < 3:
+        offset = viewer.dims.ndim - layer.ndim
+        order = [a - offset for a in viewer.dims.order if a - offset in fixed]
+        if order:
+            fixed.pop(order[-1])
+    return tuple(fixed.get(a, slice(None)) for a in range(layer.ndim))
+
+
+def world_axes(viewer: napari.Viewer, layer: Layer) -> list[int]:
+    """The viewer (world) axis of each of ``layer``'s data axes."""
+    offset = viewer.dims.ndim - layer.ndim
+    return [a + offset for a in range(layer.ndim)]
+
+
+def shapes_to_data(shapes: Shapes, target: Layer, step: float = 1.0) -> np.ndarray:
+    """Every pixel of ``target`` along the outlines of ``shapes``, shape (N, target.ndim).
+
+    Vertices are mapped to ``target``'s data coordinates first (scale,
+    translate, rotation), then each outline is rasterised on ``target``'s
+    pixel grid: lines and paths are open, other shapes closed.
+    """
+    from tamale.proofread.picks import line_pixels
+
+    pieces = []
+    for vertices, kind in zip(shapes.data, shapes.shape_type):
+        verts = np.asarray(vertices, dtype=float)
+        mapped = np.array(
+            [target.world_to_data(np.asarray(shapes.data_to_world(v), dtype=float)) for v in verts]
+        )
+        pieces.append(line_pixels(mapped, closed=kind not in ("line", "path")))
+    if not pieces:
+        return np.zeros((0, target.ndim), dtype=float)
+    return np.concatenate(pieces).astype(float)
+
+
+def layers_of_type(viewer: napari.Viewer, kind: type) -> list[tuple[str, Any]]:
+    """``(name, layer)`` choices of every layer of type ``kind`` in ``viewer``."""
+    return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, kind)]
+
+
+def source_file_names(layer: Layer, n: int) -> list[str] | None:
+    """The file names the ``n`` images of a stack layer were opened from, if known.
+
+    Looked up, in order: ``layer.metadata["filenames"]`` (a list set by a
+    reader or by hand); then, when the layer was opened from a folder
+    (*File > Open Folder*, ``layer.source.path`` is a directory), the folder
+    listed the way napari's builtin reader stacks it (``*.*`` files, sorted
+    with numbers compared as numbers); a layer opened from one file gives that
+    file's name for ``n == 1``. Returns None when the count does not match ``n``.
+    """
+    from pathlib import Path
+
+    from tamale.proofread.export import natural_key
+
+    names = (layer.metadata or {}).get("filenames")
+    if isinstance(names, (list, tuple)) and len(names) == n:
+        return [str(x) for x in names]
+    path = getattr(getattr(layer, "source", None), "path", None)
+    if path and Path(path).is_dir():
+        files = sorted(
+            (p for p in Path(path).glob("*.*") if p.is_file()), key=lambda p: natural_key(str(p))
+        )
+        if len(files) == n:
+            return [p.name for p in files]
+    elif path and Path(path).is_file() and n == 1:
+        return [Path(path).name]
+    return None

@@ -192,23 +192,15 @@ class TaskRunner(Container):
         return contextlib.suppress(RuntimeError)
 
     def _on_event(self, event: object) -> None:
-        if not isinstance(event, ProgressEvent) or not self._alive:
+        if not isinstance(event, ProgressEvent) or not self._alive or self.worker is None:
             return
         with self._ui():
             self._show_event(event)
 
     def _show_event(self, event: ProgressEvent) -> None:
         total = event.total or 0
-        if event.stage != self._stage:
-            self._stage = event.stage
-            if self._pbar is not None:
-                self._pbar.set_description(event.stage)
-        self.progress_bar.max = max(total, 0)
-        self.progress_bar.value = min(event.step, total) if total else 0
-        if self._pbar is not None:
-            self._pbar.total = total
-            self._pbar.n = min(event.step, total) if total else event.step
-            self._pbar.refresh()
+        # text and dock bar first: napari's progress widgets call processEvents(),
+        # so later events (and the result) may be handled inside _pbar.refresh()
         text = event.message or event.stage
         if total:
             text = f"{text} ({event.step}/{total})"
@@ -216,6 +208,17 @@ class TaskRunner(Container):
             if eta:
                 text += f", {eta} left"
         self.status.value = text
+        self.progress_bar.max = max(total, 0)
+        self.progress_bar.value = min(event.step, total) if total else 0
+        pbar = self._pbar
+        if event.stage != self._stage:
+            self._stage = event.stage
+            if pbar is not None:
+                pbar.set_description(event.stage)
+        if pbar is not None and self._pbar is pbar:  # not closed meanwhile
+            pbar.total = total
+            pbar.n = min(event.step, total) if total else event.step
+            pbar.refresh()
 
     def _eta(self, event: ProgressEvent) -> str:
         frac = event.fraction

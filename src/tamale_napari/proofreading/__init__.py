@@ -1,0 +1,1 @@
+"""Proofreading docks: thin adapters from layers and controls to :mod:`tamale.proofread`."""
