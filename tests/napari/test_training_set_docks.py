@@ -81,7 +81,9 @@ def test_pick_paint_store_reopen_and_pick_again_on_the_real_volume(
         (r0, r1), (c0, c1) = rec.box
         np.testing.assert_array_equal(book, volume[rec.plane - 2 : rec.plane + 3, r0:r1, c0:c1])
     # the viewer shows flipbook 0, plane 2; used points are marked, not deleted
-    assert viewer.dims.current_step[:2] == (0, 2)
+    shown = labels.world_to_data(viewer.dims.point)
+    assert np.round(shown[:2]).tolist() == [0, 2]
+    assert books.scale.tolist() == [1.0, 1.0, 4.6, 4.6]  # the source's pixel size in xy
     assert len(points.data) == 2 and points.features["used"].tolist() == [True, True]
     np.testing.assert_allclose(points.face_color[:, :3], 0.5)
     assert "2 points placed (2 used); 16 flipbooks will be picked: 0 at points" in pick.count.value
@@ -163,7 +165,8 @@ def test_a_points_layer_with_its_own_transform(docks, qtbot, errors):
     assert pick.last_result.kind == "patch"
     assert pick.last_result.provenance[0].box == [(12, 28), (32, 48)]
     assert pick.last_layers[0].name == "em2d_patches"
-    assert viewer.dims.current_step[0] == 0
+    assert pick.last_layers[0].scale.tolist() == [1.0, 2.0, 2.0]
+    assert round(pick.last_layers[0].world_to_data(viewer.dims.point)[0]) == 0
 
 
 # -- count, used points, config ------------------------------------------------------------------

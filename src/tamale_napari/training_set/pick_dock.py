@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from tamale.config import ConfigError, format_validation_error
 from tamale.datasets import PickConfig, PickResult, iter_pick_patches, stored_regions
+from tamale.datasets.regions import PLANE_AXES
 from tamale.errors import TamaleInputError
 from tamale_napari._layers import points_to_data
 from tamale_napari._workers import TaskRunner, report_error
@@ -68,6 +69,26 @@ def _set_used(layer: Points, used: np.ndarray, color: Any = None) -> None:
         colors[changed & used] = USED_COLOR
         colors[changed & ~used] = transform_color(layer.current_face_color)[0]
         layer.face_color = colors
+
+
+def _output_scale(image: Image, result: PickResult) -> tuple[float, ...]:
+    """Scale of the output layers: the source's pixel size in the patches' plane.
+
+    The leading patch axis has scale 1. A flipbook's plane axis has scale
+    ``min(1, pixel size along the normal)``: napari's slider steps by the smallest
+    scale of any layer on an axis (1 for a points layer), so one step is one plane.
+    Flipbooks from several orientations use the xy pixel sizes.
+    """
+    level0 = np.asarray(np.shape(image.data[0] if image.multiscale else image.data), float)
+    shape = np.asarray(result.provenance[0].source_shape or level0, float)
+    pixel = np.asarray(image.scale, float)[-len(level0) :] * level0 / shape
+    if len(pixel) == 2:
+        return (1.0, *pixel)
+    axes = {r.axis for r in result.provenance}
+    normal, rows, cols = PLANE_AXES[axes.pop() if len(axes) == 1 and None not in axes else "xy"]
+    if result.kind == "patch":
+        return (1.0, pixel[rows], pixel[cols])
+    return (1.0, min(1.0, pixel[normal]), pixel[rows], pixel[cols])
 
 
 def _levels(layer: Image | Labels) -> Any:
@@ -135,11 +156,13 @@ class PickPatchesDock(Container):
             "picked again",
         )
         self.count = Label(value="")
+        self.count.native.setWordWrap(True)
         self.unmark_button = PushButton(
             text="Unmark used points", tooltip="Let the points that gave patches be used again"
         )
         self.runner = TaskRunner("Pick patches", tooltip="Pick the patches into two new layers")
         self.result = Label(value="")
+        self.result.native.setWordWrap(True)
         super().__init__(
             widgets=[
                 self.image,
@@ -381,15 +404,18 @@ class PickPatchesDock(Container):
                 "pick_config": result.config.model_dump(mode="json"),
             }
         }
+        scale = _output_scale(image, result)
         image_layer = self.viewer.add_image(
             result.images,
             name=f"{image.name}_{suffix}",
             contrast_limits=list(image.contrast_limits),
+            scale=scale,
             metadata=meta,
         )
         labels_layer = self.viewer.add_labels(
             result.labels,
             name=f"{image.name}_{suffix}_labels",
+            scale=scale,
             metadata={"tamale": dict(meta["tamale"])},
         )
         self.last_result = result
@@ -404,10 +430,13 @@ class PickPatchesDock(Container):
         for layer in (image, points_layer, self.labels_layer.value if self.paired.value else None):
             if layer is not None:
                 layer.visible = False
+        # show patch 0 (and plane 2 of a flipbook): set the world point, whatever the scales
+        first = (0, 2, 0, 0) if result.kind == "flipbook" else (0, 0, 0)
+        world = image_layer.data_to_world(first)
         offset = self.viewer.dims.ndim - image_layer.ndim
-        self.viewer.dims.set_current_step(offset, 0)
-        if result.kind == "flipbook":
-            self.viewer.dims.set_current_step(offset + 1, 2)
+        lead = 2 if result.kind == "flipbook" else 1
+        for axis in range(lead):
+            self.viewer.dims.set_point(offset + axis, world[axis])
         self.viewer.reset_view(layers=[image_layer])
         self.viewer.layers.selection.active = labels_layer
         where = (

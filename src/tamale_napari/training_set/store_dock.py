@@ -71,10 +71,12 @@ class StoreTrainingSetDock(Container):
             "exists (letters, digits, '.', '_', '-')",
         )
         self.info = Label(value="")
+        self.info.native.setWordWrap(True)
         self.runner = TaskRunner(
             "Store", tooltip="Append the patches and their labels to the training set"
         )
         self.result = Label(value="")
+        self.result.native.setWordWrap(True)
         super().__init__(
             widgets=[
                 self.image,
@@ -132,16 +134,19 @@ class StoreTrainingSetDock(Container):
             self.info.value = ""
             return
         records = layer_provenance(image)
+        origin = (
+            f" picked from {_field(records[0], 'source_layer')!r}"
+            if records
+            else f" (not picked by tamale: stored as they are, source {image.name!r})"
+        )
         shape = image.data.shape if not image.multiscale else None
         if shape is None:
-            self.info.value = "multiscale layers are not patches"
+            self.info.value = "a multiscale layer is not a set of patches"
         elif len(shape) == 4:
-            self.info.value = f"{shape[0]} flipbooks: their middle plane (2) is stored"
+            self.info.value = f"{shape[0]} flipbooks{origin}; their middle plane (2) is stored"
         else:
             n = 1 if len(shape) == 2 else shape[0]
-            self.info.value = f"{n} patch{'es' if n != 1 else ''}"
-        if records:
-            self.info.value += f" picked from {_field(records[0], 'source_layer')!r}"
+            self.info.value = f"{n} patch{'es' if n != 1 else ''}{origin}"
 
     # -- run -------------------------------------------------------------------------
     def _run(self) -> None:
