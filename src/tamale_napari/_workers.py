@@ -180,16 +180,6 @@ class TaskRunner(Container):
         if not isinstance(event, ProgressEvent):
             return
         total = event.total or 0
-        if event.stage != self._stage:
-            self._stage = event.stage
-            if self._pbar is not None:
-                self._pbar.set_description(event.stage)
-        self.progress_bar.max = max(total, 0)
-        self.progress_bar.value = min(event.step, total) if total else 0
-        if self._pbar is not None:
-            self._pbar.total = total
-            self._pbar.n = min(event.step, total) if total else event.step
-            self._pbar.refresh()
         text = event.message or event.stage
         if total:
             text = f"{text} ({event.step}/{total})"
@@ -197,6 +187,21 @@ class TaskRunner(Container):
             if eta:
                 text += f", {eta} left"
         self.status.value = text
+        self.progress_bar.max = max(total, 0)
+        self.progress_bar.value = min(event.step, total) if total else 0
+        # napari's progress object may process pending Qt events while it redraws (the
+        # worker's later events, its result, its end): touch it last, so this older
+        # event never overwrites what those wrote
+        if self._pbar is not None:
+            pbar = self._pbar
+            if event.stage != self._stage:
+                self._stage = event.stage
+                pbar.set_description(event.stage)
+                if self._pbar is None:  # the task ended meanwhile
+                    return
+            pbar.total = total
+            pbar.n = min(event.step, total) if total else event.step
+            pbar.refresh()
 
     def _eta(self, event: ProgressEvent) -> str:
         frac = event.fraction
