@@ -306,6 +306,19 @@ def _check_points(points: Any, level0_shape: tuple[int, ...]) -> np.ndarray:
 _SPREAD_TARGET = 64
 """Draw about max(4 n, this) candidate positions, so a random choice among them is
 spread over the whole image however large it is."""
+_MAX_SEEDS = 1_000_000
+"""Largest blue-noise seed lattice drawn (bounds time and memory on huge volumes)."""
+_MAX_GRID = 200_000
+"""Largest grid of disjoint footprints tried when blue noise finds too few."""
+
+
+def _expected(shape: Sequence[int], spacing: Sequence[float]) -> float:
+    """About how many Poisson-disk positions ``spacing`` apart fit (saturating per axis)."""
+    return 0.4 * math.prod(max(1.0, n / d) for n, d in zip(shape, spacing))
+
+
+def _seeds(shape: Sequence[int], spacing: Sequence[float]) -> float:
+    return math.prod(n / max(1.0, d / 2) + 2 for n, d in zip(shape, spacing))
 
 
 def _pool(
@@ -315,22 +328,34 @@ def _pool(
     n_wanted: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Blue-noise footprint starts in one plane orientation avoiding ``blocked``."""
+    """Blue-noise footprint starts in one plane orientation avoiding ``blocked``.
+
+    Positions are at least one footprint apart (so never overlap), and farther apart on
+    large images: about ``max(4 n, 64)`` of them cover the whole image. When blocked
+    regions leave too few, the spacing shrinks down to one footprint, and then a
+    shifted grid (the densest packing) is tried.
+    """
     size = geo.footprint_size(axis)
     hi = [n - s for n, s in zip(geo.shape, size)]
 
     def valid(pts: np.ndarray) -> np.ndarray:
         return ~boxes_intersect(pts, size, blocked)
 
-    capacity = math.prod(max(1.0, n / s) for n, s in zip(geo.shape, size))
     target = max(4 * n_wanted, _SPREAD_TARGET)
-    spread = max(1.0, (0.4 * capacity / target) ** (1.0 / geo.ndim))
-    spacing = [max(1, round(s * spread)) for s in size]
-    pos = poisson_disk_positions([0] * geo.ndim, hi, spacing, rng, valid=valid)
-    if len(pos) < n_wanted and spread > 1.0:  # the blocked regions took too much room
-        pos = poisson_disk_positions([0] * geo.ndim, hi, size, rng, valid=valid)
-    if len(pos) < n_wanted:  # tight: a grid packs more disjoint patches than blue noise
-        grid = _grid_starts(geo.shape, size, valid, rng)
+    spread = 1.0
+    while _expected(geo.shape, [f * spread for f in size]) > target:
+        spread *= 1.25
+    pos = np.zeros((0, geo.ndim), dtype=np.int64)
+    while True:
+        spacing = [max(f, round(f * spread)) for f in size]
+        if _seeds(geo.shape, spacing) > _MAX_SEEDS:
+            break
+        pos = poisson_disk_positions([0] * geo.ndim, hi, spacing, rng, valid=valid)
+        if len(pos) >= n_wanted or spread == 1.0:
+            break
+        spread = max(1.0, spread / 4)  # the blocked regions took too much room
+    if len(pos) < n_wanted and math.prod(n // f for n, f in zip(geo.shape, size)) <= _MAX_GRID:
+        grid = _grid_starts(geo.shape, size, valid, rng)  # a grid packs more than blue noise
         if len(grid) > len(pos):
             pos = grid
     return pos

@@ -472,3 +472,15 @@ def test_config_rejects_nonsense():
         PickConfig(axis="xx")
     with pytest.raises(ValueError):
         PickConfig(patch_size=4)
+
+
+def test_a_huge_lazy_volume_is_sampled_without_reading_it():
+    """800 GB of zarr (nothing stored): positions come from a bounded blue-noise draw and
+    only the 16 crops are read."""
+    huge = zarr.create_array(
+        store={}, shape=(2000, 20000, 20000), chunks=(64, 512, 512), dtype="uint8"
+    )
+    result = pick_patches(huge, PickConfig(n_patches=16, patch_size=256, seed=0))
+    assert result.images.shape == (16, 5, 256, 256)
+    planes = sorted(r.plane for r in result.provenance)
+    assert planes[-1] - planes[0] > 1000  # spread through the whole depth
