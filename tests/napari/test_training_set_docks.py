@@ -351,3 +351,21 @@ def test_plain_layers_without_provenance_are_stored_under_their_name(docks, qtbo
     store.target_fields.dataset_name.value = "plain"
     run(store, qtbot)
     assert store.last_result.source == "my_patches" and store.last_result.total_pairs == 2
+
+
+def test_xz_and_any_plane_flipbooks_through_the_dock(docks, qtbot, errors):
+    viewer, pick, _ = docks
+    cube = np.arange(24 * 40 * 48, dtype=np.uint32).reshape(24, 40, 48)
+    viewer.add_image(cube, name="cube", scale=(3.0, 2.0, 1.0))
+    pick.set_config(PickConfig(n_patches=2, patch_size=16, axis="xz", seed=0))
+    run(pick, qtbot)
+    books = pick.last_layers[0]
+    assert books.scale.tolist() == [1.0, 1.0, 3.0, 1.0]  # rows Z (3), columns X (1)
+    for book, rec in zip(books.data, pick.last_result.provenance):
+        (r0, r1), (c0, c1) = rec.box
+        np.testing.assert_array_equal(book[2], cube[r0:r1, rec.plane, c0:c1])
+    pick.set_config(PickConfig(n_patches=6, patch_size=16, axis="any", seed=1))
+    run(pick, qtbot)
+    assert errors == []
+    assert len({r.axis for r in pick.last_result.provenance}) > 1
+    assert pick.last_layers[0].scale.tolist() == [1.0, 1.0, 2.0, 1.0]  # mixed: xy pixel sizes
