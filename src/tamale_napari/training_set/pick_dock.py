@@ -197,6 +197,7 @@ class PickPatchesDock(Container):
         self.image.changed.connect(self._image_changed)
         self.points.changed.connect(self._watch_points)
         self.paired.changed.connect(self._update_visibility)
+        self.stack.changed.connect(self._update_enabled)
         self.target.changed.connect(self._refresh_stored)
         events = viewer.layers.events
         for name in ("inserted", "removed", "reordered"):
@@ -227,8 +228,18 @@ class PickPatchesDock(Container):
         layer = self.image.value
         if layer is not None:
             self.level.max = len(layer.data) - 1 if layer.multiscale else 0
-            self.stack.enabled = self.axis.enabled = layer.ndim == 3 and not layer.rgb
+        self._update_enabled()
         self._refresh_stored()
+
+    def _is_volume(self) -> bool:
+        layer = self.image.value
+        return layer is not None and layer.ndim == 3 and not layer.rgb and not self.stack.value
+
+    def _update_enabled(self, _value: Any = None) -> None:
+        """Planes other than xy exist only for volumes; stacks only for 3D images."""
+        layer = self.image.value
+        self.stack.enabled = layer is not None and layer.ndim == 3 and not layer.rgb
+        self.axis.enabled = self._is_volume()
 
     def _refresh_stored(self) -> None:
         layer = self.image.value
@@ -264,12 +275,7 @@ class PickPatchesDock(Container):
     def update_count(self, _event: Any = None) -> None:
         """Refresh the line saying how many points are placed and what will come out."""
         layer = self.points.value
-        image = self.image.value
-        kind = (
-            "flipbooks"
-            if image is not None and image.ndim == 3 and not self.stack.value
-            else "patches"
-        )
+        kind = "flipbooks" if self._is_volume() else "patches"
         unused, from_points, total = self.planned()
         if layer is None:
             text = f"no points layer: {total} random {kind}"
@@ -330,6 +336,8 @@ class PickPatchesDock(Container):
                 f"{image.name!r} is an RGB image; pick patches from a grayscale image"
             )
         config = self.to_config()
+        if not self._is_volume():  # the plane control is disabled: 2D patches are xy
+            config = config.model_copy(update={"axis": "xy"})
         points_layer = self.points.value
         points, point_ids = None, np.zeros(0, dtype=np.int64)
         if points_layer is not None and len(points_layer.data):
