@@ -25,7 +25,7 @@ from tamale.datasets.pick import PickResult
 from tamale.datasets.store import PatchProvenance, sanitize_source_name
 from tamale.errors import TamaleInputError
 
-__all__ = ["PICKS_FORMAT", "PickFiles", "picked_regions", "read_picks", "save_picks"]
+__all__ = ["PICKS_FORMAT", "PickFiles", "PickSidecar", "picked_regions", "read_picks", "save_picks"]
 
 PICKS_FORMAT = "tamale-picks"
 PICKS_VERSION = 1
