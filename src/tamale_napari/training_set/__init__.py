@@ -1,0 +1,1 @@
+"""Docks for building a training set: "Pick training patches" and "Store training set"."""
