@@ -45,10 +45,6 @@ def lively_model(model: nn.Module, batches: list[torch.Tensor], seed: int = 0) -
             if isinstance(conv, nn.Conv2d):
                 fan_in = conv.weight[0].numel()
                 conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) / fan_in**0.5)
-    pr = getattr(model, "semantic_pr", None)
-    if pr is not None:
-        p = pr.point_head.predictor
-        p.weight.copy_(torch.randn(p.weight.shape, generator=g) / p.weight[0].numel() ** 0.5)
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in bns:
         m.reset_running_stats()
