@@ -139,7 +139,7 @@ class BiFPN(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         p6 = _down2(self.p6_resample(features[-1]))
         p7 = _down2(p6)
-        levels = [*features, p6, p7]
+        levels = features + [p6, p7]  # noqa: RUF005 (TorchScript: no starred lists)
         for layer in self.layers:
             levels = layer(levels)
         return levels

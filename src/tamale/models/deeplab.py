@@ -107,7 +107,7 @@ class PanopticDeepLabDecoder(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         x = self.aspp(features[-1])
-        for stage, proj, fuse in zip(self.low_level_stages, self.project, self.fuse):
-            low = proj(features[stage - 1])
+        for i, (proj, fuse) in enumerate(zip(self.project, self.fuse)):
+            low = proj(features[self.low_level_stages[i] - 1])
             x = fuse(torch.cat([resize_to(x, low), low], dim=1))
         return x
