@@ -342,3 +342,37 @@ def test_an_image_smaller_than_the_padding_factor_is_padded(dock, qtbot):
     dock.viewer.add_image(np.full((9, 13), 100, np.uint8))
     run(dock, qtbot)
     assert dock.runner.last_error is None and dock.last_layer.data.shape == (9, 13)
+
+
+def test_a_3_slice_volume_keeps_its_scale_and_translate(dock, ideal, qtbot):
+    """empanada trimmed scale/translate of any result whose first axis was 1, 3 or 4 long."""
+    viewer = dock.viewer
+    vol = np.stack([synthetic_em_2d((64, 64), seed=s).labels for s in (6, 7, 8)]).astype(np.uint8)
+    image = viewer.add_image(vol, name="three", scale=(40, 4, 4), translate=(7, 3, 5))
+    dock.image.value = image
+    dock.fine_boundaries.value = True
+    viewer.dims.set_point(0, 7 + 40 * 2)  # the last slice
+    run(dock, qtbot)
+    out = dock.last_layer
+    assert out.data.shape == (1, 64, 64)
+    np.testing.assert_allclose(out.scale, image.scale)
+    np.testing.assert_allclose(out.data_to_world((0, 10, 20)), image.data_to_world((2, 10, 20)))
+    assert same_partition(relabel(vol[2]), out.data[0])
+
+
+def test_the_model_loads_in_the_worker_not_on_the_gui_thread(dock, qtbot, monkeypatch):
+    import threading
+
+    import tamale.inference.infer2d as infer_mod
+
+    threads: list[str] = []
+    real = infer_mod.get_engine
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(infer_mod, "get_engine", spy)
+    dock.viewer.add_image(np.zeros((32, 32), np.uint8))
+    run(dock, qtbot)
+    assert threads and threads[0] != threading.main_thread().name

@@ -35,6 +35,8 @@ from tamale.inference.normalize import make_normalizer
 from tamale.inference.predict import predict_raw
 from tamale.inference.tiling import Tile, plan_tiles, stitch
 from tamale.postprocess import (
+    ClassTable,
+    RawPrediction,
     panoptic_labels,
     postprocess,
     renumber_instances,
@@ -300,10 +302,7 @@ def iter_infer_2d(
                 raw = predict_raw(
                     engine.model, batch, downsampling=cfg.downsampling, fine=cfg.fine_boundaries
                 )
-                if tiled:
-                    labels = panoptic_labels(raw, cfg, classes).cpu().numpy()
-                else:
-                    labels = postprocess(raw, cfg, classes)
+                labels = _postprocess_on_device(raw, cfg, classes, final=not tiled)
             for (n, t, _), lab in zip(items, labels):
                 if not tiled:
                     finish_image(n, lab)
@@ -356,6 +355,28 @@ def iter_infer_2d(
         normalization=normalization,
         seconds=time.perf_counter() - started,
     )
+
+
+def _postprocess_on_device(
+    raw: RawPrediction, cfg: Inference2DConfig, classes: ClassTable, final: bool
+) -> np.ndarray:
+    """Post-process where the outputs are; on Apple MPS, fall back to the CPU for an
+    operation MPS lacks (the result is the same, only slower)."""
+
+    def run(r: RawPrediction) -> np.ndarray:
+        if final:
+            return postprocess(r, cfg, classes)
+        return panoptic_labels(r, cfg, classes).cpu().numpy()
+
+    if raw.sem_probs.device.type != "mps":
+        return run(raw)
+    try:
+        return run(raw)
+    except (NotImplementedError, RuntimeError):
+        cpu = RawPrediction(
+            raw.sem_probs.cpu(), raw.ctr_hmp.cpu(), raw.offsets.cpu(), raw.stride, raw.downsampling
+        )
+        return run(cpu)
 
 
 def _progress_text(cfg: Inference2DConfig, n: int, n_images: int, tiles: list[Tile]) -> str:
