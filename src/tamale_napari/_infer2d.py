@@ -17,6 +17,7 @@ from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_info
 from napari.utils.transforms import Affine
 from pydantic import ValidationError
+from qtpy.QtCore import QTimer
 
 from tamale.config import format_validation_error
 from tamale.errors import TamaleInputError
@@ -189,6 +190,8 @@ class Inference2DDock(Container):
         """The latest result (for scripts and tests)."""
         self.last_layer: Labels | None = None
         """The layer the latest result went to."""
+        self._summary = ""
+        self._context: dict[str, Any] = {}
         self.runner.run_button.changed.connect(self._run)
         self.model.changed.connect(self._update_quantized)
         self.confine.changed.connect(self._update_visibility)
@@ -280,7 +283,22 @@ class Inference2DDock(Container):
 
     # -- running -------------------------------------------------------------------------
     def _run(self, _value: Any = None) -> None:
-        self.runner.start(self._work, on_result=self._show, description="2D inference")
+        self._summary = ""
+        self.runner.start(
+            self._work,
+            on_result=self._show,
+            description="2D inference",
+            on_finished=self._finished,
+        )
+
+    def _finished(self) -> None:
+        if self._summary:
+            # after the runner's own "done in ..." line and any late progress event
+            QTimer.singleShot(0, self._show_summary)
+
+    def _show_summary(self) -> None:
+        if self._summary and not self.runner.busy:
+            self.runner.status.value = self._summary
 
     def _work(self, token: Any) -> Any:
         """Validate everything, then return the engine's work generator (no layer changes)."""
@@ -439,7 +457,8 @@ class Inference2DDock(Container):
         else:
             self.last_layer = self._add_plane_layer(layer, plane, result.labels, meta)
         counts = ", ".join(f"{n} {k}" for k, n in result.object_counts().items()) or "no objects"
-        self.runner.status.value = f"{counts} in {result.seconds:.1f} s ({result.device})"
+        self._summary = f"{counts} in {result.seconds:.1f} s ({result.device})"
+        self.runner.status.value = self._summary
 
     def _add_plane_layer(
         self, layer: Image, plane: PlaneSelection, labels: np.ndarray, meta: dict

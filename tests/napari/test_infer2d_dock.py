@@ -244,8 +244,9 @@ def test_confinement_to_the_current_view(make_napari_viewer, tiny_model, ideal, 
     dock.use_gpu.value = False
     labels = synthetic_em_2d((256, 256), seed=5).labels.astype(np.uint8)
     image = viewer.add_image(labels, name="em")
-    viewer.camera.center = (64, 64)
-    viewer.camera.zoom = 8
+    camera = getattr(viewer, "scene", viewer).camera  # napari >= 0.9: viewer.scene.camera
+    camera.center = (64, 64)
+    camera.zoom = 8
     qtbot.waitUntil(lambda: image.corner_pixels[1, 0] < 200, timeout=10_000)
     (y0, x0), (y1, x1) = image.corner_pixels
     dock.image.value = image
@@ -376,3 +377,13 @@ def test_the_model_loads_in_the_worker_not_on_the_gui_thread(dock, qtbot, monkey
     dock.viewer.add_image(np.zeros((32, 32), np.uint8))
     run(dock, qtbot)
     assert threads and threads[0] != threading.main_thread().name
+
+
+def test_the_status_line_reports_what_was_found(dock, ideal, qtbot):
+    labels = synthetic_em_2d((64, 64), seed=9).labels.astype(np.uint8)
+    dock.viewer.add_image(labels)
+    dock.fine_boundaries.value = True
+    run(dock, qtbot)
+    qtbot.wait(50)
+    n = len(np.unique(relabel(labels))) - 1
+    assert dock.runner.status.value.startswith(f"{n} mitochondria in "), dock.runner.status.value
