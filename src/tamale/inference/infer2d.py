@@ -273,6 +273,9 @@ def iter_infer_2d(
         align=align,
     )
     tiled = len(tiles) > 1
+    # tiles keep every stuff pixel; small stuff is dropped over the whole image after
+    # stitching (a region that only touches a tile must not leave a gap there)
+    tile_cfg = cfg.model_copy(update={"stuff_area": 0}) if tiled else cfg
     out = np.zeros(shape, dtype=np.uint32)
     total = n_images * len(tiles)
     done = 0
@@ -302,7 +305,7 @@ def iter_infer_2d(
                 raw = predict_raw(
                     engine.model, batch, downsampling=cfg.downsampling, fine=cfg.fine_boundaries
                 )
-                labels = _postprocess_on_device(raw, cfg, classes, final=not tiled)
+                labels = _postprocess_on_device(raw, tile_cfg, classes, final=not tiled)
             for (n, t, _), lab in zip(items, labels):
                 if not tiled:
                     finish_image(n, lab)
@@ -311,6 +314,7 @@ def iter_infer_2d(
                 preds[t] = lab
                 if all(p is not None for p in preds):
                     stitched = stitch(tiles, preds, box_shape, things, cfg.label_divisor)  # type: ignore[arg-type]
+                    stitched = _drop_small_stuff(stitched, things, cfg)
                     finish_image(
                         n,
                         renumber_instances(
@@ -355,6 +359,23 @@ def iter_infer_2d(
         normalization=normalization,
         seconds=time.perf_counter() - started,
     )
+
+
+def _drop_small_stuff(
+    labels: np.ndarray, things: frozenset[int], cfg: Inference2DConfig
+) -> np.ndarray:
+    """Zero stuff classes covering fewer than ``cfg.stuff_area`` pixels of the image."""
+    if cfg.stuff_area <= 0:
+        return labels
+    cls = labels // cfg.label_divisor
+    stuff = (labels % cfg.label_divisor == 0) & (cls > 0) & ~np.isin(cls, sorted(things))
+    if not stuff.any():
+        return labels
+    area = np.bincount(cls[stuff].ravel())
+    small = np.flatnonzero((area > 0) & (area < cfg.stuff_area))
+    if small.size == 0:
+        return labels
+    return np.where(stuff & np.isin(cls, small), 0, labels)
 
 
 def _postprocess_on_device(

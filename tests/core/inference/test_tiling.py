@@ -146,3 +146,18 @@ def test_semantic_regions_are_unioned_across_tiles():
     whole = infer_2d(labels, ideal_engine(), cfg.model_copy(update={"tile_size": 0})).labels
     np.testing.assert_array_equal(tiled, whole)
     assert set(np.unique(tiled)) == {0, 10000}
+
+
+def test_small_stuff_is_judged_on_the_whole_image_not_per_tile():
+    """A semantic region that barely enters a tile must not leave a gap in that tile."""
+    labels = np.zeros((128, 128), np.uint8)
+    labels[10:12, 0:90] = 1  # 180 px in all, only 52 px inside the last tile column
+    cfg = Inference2DConfig(
+        semantic_only=True, stuff_area=100, tile_size=64, tile_overlap=16, fine_boundaries=True
+    )
+    tiled = infer_2d(labels, ideal_engine(), cfg)
+    assert tiled.n_tiles > 1
+    np.testing.assert_array_equal(tiled.labels > 0, labels > 0)
+    small = np.zeros((128, 128), np.uint8)
+    small[10:15, 62:66] = 1  # 20 px < 100: dropped, tiled or not
+    assert not infer_2d(small, ideal_engine(), cfg).labels.any()
