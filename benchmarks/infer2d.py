@@ -14,6 +14,7 @@ image size are slower while oneDNN builds its kernels). Model loading is reporte
 
     python benchmarks/infer2d.py                       # both R50 presets, float32
     python benchmarks/infer2d.py --quantized           # + int8 Panoptic-DeepLab-R50
+    python benchmarks/infer2d.py --half                # + bfloat16 (CPU) / float16 (GPU)
     python benchmarks/infer2d.py --postprocess-only    # seconds, no network
 """
 
@@ -146,11 +147,16 @@ def register(preset: str, home: Path) -> str:
 def bench_model(name, preset, precision, image, labels, args) -> dict:
     cache = ModelCache()
     t0 = time.perf_counter()
-    engine = get_engine(preset, "cpu", precision, cache)
+    device = "cuda" if torch.cuda.is_available() and precision != "int8" else "cpu"
+    engine = get_engine(preset, device, precision, cache)
     load_s = time.perf_counter() - t0
     wrapped = SyntheticOutputs(engine.model, labels)
     fake = Engine(card=engine.card, model=wrapped, device=engine.device, precision=precision)
-    cfg = Inference2DConfig(use_gpu=False, use_quantized=precision == "int8")
+    cfg = Inference2DConfig(
+        use_gpu=device != "cpu",
+        use_quantized=precision == "int8",
+        half_precision=precision in ("bfloat16", "float16"),
+    )
     med, runs, result = median_time(lambda: infer_2d(image, fake, cfg), args.repeats, args.warmup)
     fwd = wrapped.forward_seconds[args.warmup :]
     n_objects = int(len(np.unique(result.labels)) - 1)
@@ -204,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--models", nargs="*", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--quantized", action="store_true", help="also int8 deeplab_r50")
+    parser.add_argument(
+        "--half", action="store_true", help="also bfloat16 (CPU) / float16 (CUDA) runs"
+    )
     parser.add_argument("--postprocess-only", action="store_true")
     args = parser.parse_args(argv)
 
@@ -220,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as home:
             os.environ["TAMALE_HOME"] = home
             runs = [(m, "float32") for m in args.models]
+            if args.half:
+                half = "float16" if torch.cuda.is_available() else "bfloat16"
+                runs += [(m, half) for m in args.models]
             if args.quantized:
                 runs.append(("deeplab_r50", "int8"))
             report["models"] = []

@@ -25,7 +25,9 @@ from tamale.inference import (
     DOWNSAMPLING_CHOICES,
     Inference2DConfig,
     Inference2DResult,
+    choose_device,
     gpu_name,
+    half_precision_status,
     iter_infer_2d,
     quantization_status,
 )
@@ -123,6 +125,9 @@ class Inference2DDock(Container):
         self.use_quantized = CheckBox(
             text="use quantized model", value=False, tooltip=_tip("use_quantized")
         )
+        self.half_precision = CheckBox(
+            text="half precision", value=False, tooltip=_tip("half_precision")
+        )
         self.confine = ComboBox(
             label="confine to",
             choices=[WHOLE, VIEWPORT, SHAPES],
@@ -175,6 +180,7 @@ class Inference2DDock(Container):
                 self.batch_mode,
                 self.use_gpu,
                 self.use_quantized,
+                self.half_precision,
                 self.confine,
                 self.shapes,
                 self.output_to_layer,
@@ -194,6 +200,7 @@ class Inference2DDock(Container):
         self._context: dict[str, Any] = {}
         self.runner.run_button.changed.connect(self._run)
         self.model.changed.connect(self._update_quantized)
+        self.use_gpu.changed.connect(self._update_quantized)
         self.confine.changed.connect(self._update_visibility)
         self.output_to_layer.changed.connect(self._update_visibility)
         events = viewer.layers.events
@@ -224,20 +231,28 @@ class Inference2DDock(Container):
         self.output_layer.visible = bool(self.output_to_layer.value)
 
     def _update_quantized(self, _value: Any = None) -> None:
-        """Offer the quantized model only where it exists; say why otherwise."""
+        """Offer the quantized model and half precision only where they run; say why not."""
         name = self.model.value
-        ok, reason = False, "choose a model first"
+        card = None
+        q_ok, q_reason = False, "choose a model first"
+        h_ok, h_reason = False, "choose a model first"
         if name:
             try:
-                ok, reason = quantization_status(get_card(name))
+                card = get_card(name)
             except (TamaleInputError, ValueError) as exc:
-                ok, reason = False, str(exc)
-        self.use_quantized.enabled = ok
-        if not ok:
-            self.use_quantized.value = False
-        self.use_quantized.tooltip = _tip("use_quantized") + (
-            "" if ok else f"\n\nNot available: {reason}"
-        )
+                q_reason = h_reason = str(exc)
+        if card is not None:
+            q_ok, q_reason = quantization_status(card)
+            device = choose_device(bool(self.use_gpu.value)).device
+            h_ok, h_reason = half_precision_status(card, device)
+        for box, ok, reason, field in (
+            (self.use_quantized, q_ok, q_reason, "use_quantized"),
+            (self.half_precision, h_ok, h_reason, "half_precision"),
+        ):
+            box.enabled = ok
+            if not ok:
+                box.value = False
+            box.tooltip = _tip(field) + ("" if ok else f"\n\nNot available: {reason}")
 
     # -- config round trip -------------------------------------------------------------
     def to_config(self) -> Inference2DConfig:
@@ -253,6 +268,7 @@ class Inference2DDock(Container):
             "batch_mode": bool(self.batch_mode.value),
             "use_gpu": bool(self.use_gpu.value),
             "use_quantized": bool(self.use_quantized.value),
+            "half_precision": bool(self.half_precision.value),
             "tile_size": int(self.tile_size.value),
             "tile_overlap": int(self.tile_overlap.value),
             "batch_size": int(self.batch_size.value),
@@ -277,6 +293,8 @@ class Inference2DDock(Container):
         self.use_gpu.value = config.use_gpu
         if self.use_quantized.enabled or not config.use_quantized:
             self.use_quantized.value = config.use_quantized
+        if self.half_precision.enabled or not config.half_precision:
+            self.half_precision.value = config.half_precision
         self.tile_size.value = config.tile_size
         self.tile_overlap.value = config.tile_overlap
         self.batch_size.value = config.batch_size

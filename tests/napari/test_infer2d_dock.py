@@ -132,6 +132,7 @@ def test_config_round_trip_and_only_powers_of_two(dock):
         label_divisor=1000,
         batch_mode=True,
         use_gpu=False,
+        half_precision=dock.half_precision.enabled,
         tile_size=1024,
         tile_overlap=64,
         batch_size=2,

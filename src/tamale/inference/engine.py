@@ -33,6 +33,7 @@ __all__ = [
     "clear_cache",
     "default_cache",
     "get_engine",
+    "half_precision_status",
     "quantization_status",
 ]
 
@@ -51,7 +52,7 @@ class Engine:
     device : torch.device
         Where the model lives.
     precision : str
-        ``"float32"`` or ``"int8"``.
+        ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"int8"``.
     """
 
     card: ModelCard
@@ -135,6 +136,31 @@ def quantization_status(card: ModelCard) -> tuple[bool, str]:
     return True, ""
 
 
+def half_precision_status(card: ModelCard, device: torch.device | str) -> tuple[bool, str]:
+    """Whether half-precision convolutions are fast for ``card`` on ``device``, and why not.
+
+    bfloat16 on CPUs with native bfloat16 dot products (AVX512-BF16 or AMX), float16 on
+    CUDA GPUs; never for TorchScript models (they run as exported).
+    """
+    device = torch.device(device)
+    if card.architecture is None:
+        return False, f"model {card.name!r} is a TorchScript model (float32 only)"
+    if device.type == "cuda":
+        return True, ""
+    if device.type != "cpu":
+        return False, f"half precision is not tuned for {device.type} here"
+    check = _models_attr("bfloat16_available")
+    if check is not None:
+        return check(device)
+    try:
+        ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        ok = False
+    if not ok:
+        return False, "this CPU has no native bfloat16 instructions (AVX512-BF16 or AMX)"
+    return True, ""
+
+
 def _calibration_batches(card: ModelCard, padding_factor: int) -> list[torch.Tensor]:
     """Two synthetic EM images (deterministic) normalised with the card's norms."""
     from tamale.inference.normalize import make_normalizer
@@ -160,8 +186,17 @@ def _load(card: ModelCard, device: torch.device, precision: str) -> Any:
         if hasattr(model, "optimize_for_inference"):
             return model.optimize_for_inference()
         return model.eval()
+    if precision in ("bfloat16", "float16"):
+        model = load_model(card, device)
+        if prepare is not None:
+            return prepare(model, precision)
+        if not hasattr(model, "optimize_for_inference"):
+            raise TamaleInputError(f"model {card.name!r} runs in float32 only")
+        return model.optimize_for_inference(getattr(torch, precision))
     if precision != "int8":
-        raise TamaleInputError(f"unknown precision {precision!r} (float32 or int8)")
+        raise TamaleInputError(
+            f"unknown precision {precision!r} (float32, bfloat16, float16 or int8)"
+        )
     ok, reason = quantization_status(card)
     if not ok:
         raise TamaleInputError(f"cannot use a quantized model: {reason}")

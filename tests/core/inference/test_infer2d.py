@@ -304,6 +304,32 @@ def test_quantized_model_is_built_locally_once_and_cached(tiny_model):
     assert cache.loads == 2
 
 
+def test_half_precision_runs_where_available_and_says_so_otherwise(tiny_model, monkeypatch):
+    import tamale.inference.engine as engine_mod
+    from tamale.inference import half_precision_status
+
+    cache = ModelCache()
+    image = synthetic_em_2d((64, 64), seed=0).image
+    half = CPU.model_copy(update={"half_precision": True})
+    ok, reason = half_precision_status(get_card(tiny_model), "cpu")
+    result = infer_2d(image, tiny_model, half, cache=cache)
+    if ok:
+        assert result.precision == "bfloat16" and not result.messages
+    else:
+        assert result.precision == "float32" and reason in result.messages[0]
+    real = engine_mod._models_attr
+    monkeypatch.setattr(
+        engine_mod,
+        "_models_attr",
+        lambda name: (
+            (lambda device: (False, "no bf16 here")) if name == "bfloat16_available" else real(name)
+        ),
+    )
+    result = infer_2d(image, tiny_model, half, cache=cache)
+    assert result.precision == "float32"
+    assert result.messages == ("half precision not used: no bf16 here; running in float32",)
+
+
 # -- options -------------------------------------------------------------------------------
 
 
