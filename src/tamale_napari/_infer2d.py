@@ -380,7 +380,14 @@ class Inference2DDock(Container):
         elif self.confine.value == SHAPES:
             mask = self._shapes_mask(layer, plane, axes, plane_shape)
 
+        region = None  # where the result may be written into an output layer
+        if mask is not None:
+            region = mask
+        elif roi is not None:
+            region = np.zeros(plane_shape, dtype=bool)
+            region[roi[0] : roi[1], roi[2] : roi[3]] = True
         context = {
+            "region": region,
             "layer": layer,
             "plane": plane,
             "axes": axes,
@@ -470,7 +477,7 @@ class Inference2DDock(Container):
                 metadata=meta,
             )
         elif ctx["output"] is not None:
-            self._write_into(ctx["output"], plane, result.labels)
+            self._write_into(ctx["output"], plane, result.labels, ctx["region"])
             self.last_layer = ctx["output"]
         else:
             self.last_layer = self._add_plane_layer(layer, plane, result.labels, meta)
@@ -505,21 +512,29 @@ class Inference2DDock(Container):
             metadata=meta,
         )
 
-    def _write_into(self, output: Labels, plane: PlaneSelection, labels: np.ndarray) -> None:
-        """Write the plane into ``output`` with ``data_setitem`` (one undo step)."""
+    def _write_into(
+        self,
+        output: Labels,
+        plane: PlaneSelection,
+        labels: np.ndarray,
+        region: np.ndarray | None = None,
+    ) -> None:
+        """Write the plane (only ``region`` of it, when given) into ``output`` with
+        ``data_setitem``: one undo step, the rest of the layer untouched."""
         dtype = np.dtype(output.data.dtype)
         if labels.size and np.issubdtype(dtype, np.integer) and labels.max() > np.iinfo(dtype).max:
             raise TamaleInputError(
                 f"the output layer holds {dtype} values, too small for labels up to "
                 f"{int(labels.max())}; lower 'max objects per class' or use another layer"
             )
-        grids = np.indices(labels.shape).reshape(2, -1)
+        keep = np.ones(labels.shape, bool) if region is None else region
+        grids = np.nonzero(keep)
         index: list[np.ndarray] = [np.empty(0)] * output.ndim
         for a, g in zip(sorted(plane.displayed), grids):
             index[a] = g
         for a, i in plane.fixed.items():
-            index[a] = np.full(grids.shape[1], i)
-        output.data_setitem(tuple(index), labels.reshape(-1).astype(dtype))
+            index[a] = np.full(grids[0].shape[0], i)
+        output.data_setitem(tuple(index), labels[keep].astype(dtype))
 
 
 def _ellipse_outline(corners: np.ndarray, n: int = 64) -> np.ndarray:

@@ -388,3 +388,26 @@ def test_the_status_line_reports_what_was_found(dock, ideal, qtbot):
     qtbot.wait(50)
     n = len(np.unique(relabel(labels))) - 1
     assert dock.runner.status.value.startswith(f"{n} mitochondria in "), dock.runner.status.value
+
+
+def test_output_to_layer_with_confinement_leaves_the_rest_of_the_plane(dock, ideal, qtbot):
+    viewer = dock.viewer
+    labels = synthetic_em_2d((96, 96), seed=4).labels.astype(np.uint8)
+    image = viewer.add_image(labels, name="em")
+    target = viewer.add_labels(np.full((96, 96), 7, np.uint32), name="annotations")
+    shapes = viewer.add_shapes(
+        [[[10, 10], [10, 60], [60, 60], [60, 10]]], shape_type="rectangle", name="roi"
+    )
+    dock.image.value = image
+    dock.confine.value = "shapes layer"
+    dock.shapes.value = shapes
+    dock.output_to_layer.value = True
+    dock.output_layer.value = target
+    run(dock, qtbot)
+    assert dock.runner.last_error is None
+    inside = np.zeros((96, 96), bool)
+    inside[10:61, 10:61] = True
+    assert (target.data[~inside] == 7).all()  # annotations outside the shape survive
+    assert (target.data[inside] != 7).any()
+    target.undo()
+    assert (target.data == 7).all()
