@@ -96,7 +96,8 @@ def load_model(
     precision : str, optional
         When given, the model is passed through
         :func:`tamale.models.prepare_for_inference` (``float32``, ``bfloat16``,
-        ``float16``, ``int8``; the card's norms are used to calibrate int8).
+        ``float16``, ``int8``; the card's norms are used to calibrate int8; an
+        empanada card's ``model_quantized`` archive is used for ``int8``).
         Without it the model is returned as built (eval mode, trainable).
 
     Raises
@@ -105,6 +106,8 @@ def load_model(
         Remote or missing weights, SHA-256 mismatch, weights that do not match
         the architecture (naming the layer), unreadable files.
     """
+    if precision == "int8" and card.weights.format == "torchscript" and card.weights_quantized:
+        quantized = True  # empanada's own int8 archive
     ref = card.weights
     if quantized:
         if card.weights_quantized is None:
