@@ -45,6 +45,17 @@ labels there with nearest ``grid_sample``, align_corners=False). In eval mode
 
 Encoder stages for finetuning: ``encoder.stem``, ``encoder.stage1`` ..
 ``encoder.stage4`` (ResNet and RegNet alike); see :func:`freeze_encoder`.
+
+Loading and speed
+-----------------
+``build_model(preset_or_card, **options)`` builds; ``load_model(card, device,
+precision=None)`` loads weights (safetensors with SHA-256 check, or an
+empanada TorchScript archive behind :class:`TorchScriptModel`);
+``prepare_for_inference(model, precision)`` makes a model fast
+(``float32``: BatchNorm folded + channels-last; ``bfloat16``; ``float16`` on
+GPUs; ``int8``: :func:`quantize_model`, see :func:`quantization_available`).
+``convert_empanada`` turns an empanada TorchScript model into a tamale model
+and card. See ``docs/models.md``.
 """
 
 from tamale.models.build import build_model, card_num_classes, load_model
