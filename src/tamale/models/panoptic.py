@@ -168,6 +168,16 @@ class PanopticModel(nn.Module):
         """
         steps = render_steps(upsample)
         self.check_input(x)
+        was_training = self.training
+        if was_training:  # never let BatchNorm use (and update) batch statistics here
+            self.eval()
+        try:
+            return self._predict(x, steps, fine)
+        finally:
+            if was_training:
+                self.train()
+
+    def _predict(self, x: torch.Tensor, steps: int, fine: bool) -> dict[str, torch.Tensor]:
         with torch.inference_mode():
             x = x.to(dtype=self.compute_dtype)
             if self.channels_last:

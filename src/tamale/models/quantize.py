@@ -5,8 +5,12 @@ torchao/PT2E flow, which needs ``torch.compile`` to produce int8 kernels).
 Its FX graph mode runs real int8 kernels (fbgemm / oneDNN behind the ``x86``
 backend) in eager mode, with no compilation step, so tamale uses it: the
 convolutional trunk (encoder, decoders, heads) is traced, conv + BN (+ ReLU)
-fused, observed on a few calibration batches and converted; the BiFPN fusion
-nodes (learned scalar weights, SiLU) and the PointRend head stay in float.
+fused, observed on a few calibration batches and converted. In float stay:
+the BiFPN fusion nodes (learned scalar weights, SiLU convs), transposed
+convolutions (torch 2.13's quantized ``ConvTranspose2d`` returns wrong
+values), the heads' last 1x1 convs (logits and offsets keep their range) and
+the PointRend head. With VNNI (8-bit dot products accumulating in 32 bits)
+activations use the full 8 bits instead of the x86 default's 7.
 Deprecation warnings of that API are silenced locally while quantizing.
 
 :func:`quantization_available` says whether this torch and CPU can do it,
@@ -166,6 +170,12 @@ def quantize_model(
     for name, module in float_model.named_modules():
         if type(module).__name__ in ("TopDownPath", "BottomUpPath"):
             qconfig.set_module_name(f"model.{name}", None)
+    # quantized ConvTranspose2d gives wrong results in torch 2.13 (x86 and fbgemm engines):
+    # the BiFPN decoder's 2x2 transposed convs stay float
+    qconfig.set_object_type(nn.ConvTranspose2d, None)
+    # the heads' last 1x1 convs stay float: logits and offsets keep their full range (cheap)
+    for head in ("semantic_head", "ins_center", "ins_xy"):
+        qconfig.set_module_name(f"model.{head}.head.1", None)
     batches = list(calibration_batches)
     if not batches:
         raise TamaleInputError("quantize_model needs at least one calibration batch")

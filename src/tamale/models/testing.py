@@ -31,8 +31,15 @@ def synthetic_batch(
 
 
 @torch.no_grad()
-def lively_model(model: nn.Module, batches: list[torch.Tensor], seed: int = 0) -> nn.Module:
+def lively_model(
+    model: nn.Module, batches: list[torch.Tensor], seed: int = 0, residual_gain: float = 0.2
+) -> nn.Module:
     """Re-initialise the heads' convs and re-estimate BatchNorm statistics on ``batches``.
+
+    The last BatchNorm of every residual branch is then scaled by
+    ``residual_gain``: a random deep ResNet with unit-gain branches is chaotic
+    (1% input noise changes its outputs by ~10%), unlike trained networks,
+    whose residual branches are small corrections.
 
     Returns ``model`` in eval mode (modified in place).
     """
@@ -56,4 +63,11 @@ def lively_model(model: nn.Module, batches: list[torch.Tensor], seed: int = 0) -
         model.trunk(x)
     for m in bns:
         m.momentum = 0.1
+    for block in model.modules():
+        last = (
+            getattr(block, "bn3", None) if hasattr(block, "conv3") else getattr(block, "bn2", None)
+        )
+        if last is not None and hasattr(block, "downsample"):
+            last.weight.mul_(residual_gain)
+            last.bias.mul_(residual_gain)
     return model.eval()

@@ -78,6 +78,17 @@ def test_quantized_model_is_close_to_float(lively):
     assert up["sem_logits"].shape == (1, 1, 256, 256) and up["ctr_hmp"].shape == (1, 1, 128, 128)
 
 
+@pytest.mark.skipif(not quantization_available()[0], reason=quantization_available()[1])
+def test_quantized_bifpn_is_close_to_float():
+    torch.manual_seed(0)
+    model = lively_model(build_model("tiny_bifpn", fpn_dim=32), [synthetic_batch(128, 2, seed=5)])
+    q = quantize_model(model, [synthetic_batch(128, 1, seed=s) for s in (7, 8)])
+    x = synthetic_batch(128, 1, seed=1)
+    ref, out = model.predict(x), q.predict(x)
+    for k in ref:
+        assert _corr(out[k], ref[k]) > 0.85, k
+
+
 def test_quantize_bad_input(lively):
     if not quantization_available()[0]:
         pytest.skip("no int8 here")
@@ -87,3 +98,27 @@ def test_quantize_bad_input(lively):
         quantize_model(lively, [torch.zeros(1, 1, 100, 100)])
     with pytest.raises(TamaleInputError, match="only tamale models"):
         quantize_model(torch.nn.Conv2d(1, 1, 1), [torch.zeros(1, 1, 64, 64)])
+
+
+def test_prepare_for_inference_precisions(lively):
+    from tamale.models import TorchScriptModel, bfloat16_available, prepare_for_inference
+
+    x = synthetic_batch(64, 1, seed=2)
+    fast = prepare_for_inference(copy.deepcopy(lively), "float32")
+    assert fast.channels_last and not any(
+        isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules()
+    )
+    torch.testing.assert_close(
+        fast.predict(x)["offsets"], lively.predict(x)["offsets"], rtol=1e-4, atol=1e-4
+    )
+    ok, why = bfloat16_available("cpu")
+    assert isinstance(ok, bool) and why
+    assert prepare_for_inference(copy.deepcopy(lively), "bfloat16").compute_dtype == torch.bfloat16
+    with pytest.raises(TamaleInputError, match="GPUs"):
+        prepare_for_inference(copy.deepcopy(lively), "float16")
+    with pytest.raises(TamaleInputError, match="precision must be one of"):
+        prepare_for_inference(lively, "int4")
+    ts = TorchScriptModel(torch.nn.Identity(), 16, 1)
+    assert prepare_for_inference(ts, "float32") is ts
+    with pytest.raises(TamaleInputError, match="float32 only"):
+        prepare_for_inference(ts, "int8")
