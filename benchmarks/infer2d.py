@@ -10,7 +10,9 @@ where the nearest object's do, as a trained network's would) after the real forw
 has run: post-processing then does real work on ~240 objects.
 
 Timings: median of ``--repeats`` runs after ``--warmup`` runs (the first runs of a new
-image size are slower while oneDNN builds its kernels). Model loading is reported apart.
+image size are slower while oneDNN builds its kernels), as wall time and as process CPU
+time (all threads; on a busy machine run with ``--threads 1`` and read the CPU time).
+Model loading is reported apart.
 
     python benchmarks/infer2d.py                       # both R50 presets, float32
     python benchmarks/infer2d.py --quantized           # + int8 Panoptic-DeepLab-R50
@@ -61,15 +63,22 @@ def machine() -> dict:
     return info
 
 
+CPU_TIMES: list[float] = []
+"""Process CPU time of each timed call of the last ``median_time`` (all threads)."""
+
+
 def median_time(func, repeats: int, warmup: int) -> tuple[float, list[float], object]:
+    """Median wall time of ``repeats`` calls after ``warmup`` calls; CPU times in CPU_TIMES."""
     result = None
     for _ in range(warmup):
         result = func()
     times = []
+    CPU_TIMES.clear()
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         result = func()
         times.append(time.perf_counter() - t0)
+        CPU_TIMES.append(time.process_time() - c0)
     return statistics.median(times), [round(t, 4) for t in times], result
 
 
@@ -159,6 +168,7 @@ def bench_model(name, preset, precision, image, labels, args) -> dict:
     )
     med, runs, result = median_time(lambda: infer_2d(image, fake, cfg), args.repeats, args.warmup)
     fwd = wrapped.forward_seconds[args.warmup :]
+    cpu = statistics.median(CPU_TIMES)
     n_objects = int(len(np.unique(result.labels)) - 1)
     return {
         "model": name,
@@ -167,6 +177,7 @@ def bench_model(name, preset, precision, image, labels, args) -> dict:
         "load_seconds": round(load_s, 3),
         "end_to_end_seconds": round(med, 3),
         "end_to_end_runs": runs,
+        "end_to_end_cpu_seconds": round(cpu, 3),
         "forward_seconds": round(statistics.median(fwd), 3),
         "objects_found": n_objects,
     }
@@ -195,6 +206,7 @@ def bench_postprocess(labels: np.ndarray, args) -> list[dict]:
             {
                 "fine_boundaries": fine,
                 "seconds": round(med, 4),
+                "cpu_seconds": round(statistics.median(CPU_TIMES), 4),
                 "runs": runs,
                 "objects_found": int(len(np.unique(res)) - 1),
             }
@@ -214,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         "--half", action="store_true", help="also bfloat16 (CPU) / float16 (CUDA) runs"
     )
     parser.add_argument("--postprocess-only", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (default: torch's); 1 on a busy machine"
+    )
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     sample = synthetic_em_2d((args.size, args.size), seed=0, n_objects=args.objects)
     report: dict = {
