@@ -176,6 +176,9 @@ def test_every_integer_and_float_dtype_gives_the_same_segmentation():
         np.testing.assert_array_equal(labels, first, err_msg=key)
     uint8 = infer_2d(s.image, engine, cfg).labels
     assert 0.1 < (uint8 > 0).mean() < 0.9
+    # 8-bit values stored in a wider integer type are treated exactly like uint8
+    for wide in (np.uint16, np.int32, np.int64):
+        np.testing.assert_array_equal(infer_2d(s.image.astype(wide), engine, cfg).labels, uint8)
 
 
 def test_uint8_uses_the_card_norms_and_others_robust_percentiles():
@@ -191,7 +194,7 @@ def test_uint8_uses_the_card_norms_and_others_robust_percentiles():
     assert out.min() == pytest.approx(-2.0) and out.max() == pytest.approx(2.0)  # 0..1 clipped
     lo, hi = np.percentile(img, (0.1, 99.9))
     assert n.offset == pytest.approx(lo) and 1 / n.scale == pytest.approx(hi - lo)
-    flat = np.full((8, 8), 7, np.int32)
+    flat = np.full((8, 8), 7000, np.int32)
     assert np.all(make_normalizer(flat, norms)(flat) == -2.0)  # constant image -> 0 -> -mean/std
 
 
