@@ -17,6 +17,7 @@ from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_info
 from napari.utils.transforms import Affine
 from pydantic import ValidationError
+from qtpy.QtCore import QTimer
 
 from tamale.config import format_validation_error
 from tamale.errors import TamaleInputError
@@ -24,7 +25,9 @@ from tamale.inference import (
     DOWNSAMPLING_CHOICES,
     Inference2DConfig,
     Inference2DResult,
+    choose_device,
     gpu_name,
+    half_precision_status,
     iter_infer_2d,
     quantization_status,
 )
@@ -122,6 +125,9 @@ class Inference2DDock(Container):
         self.use_quantized = CheckBox(
             text="use quantized model", value=False, tooltip=_tip("use_quantized")
         )
+        self.half_precision = CheckBox(
+            text="half precision", value=False, tooltip=_tip("half_precision")
+        )
         self.confine = ComboBox(
             label="confine to",
             choices=[WHOLE, VIEWPORT, SHAPES],
@@ -174,6 +180,7 @@ class Inference2DDock(Container):
                 self.batch_mode,
                 self.use_gpu,
                 self.use_quantized,
+                self.half_precision,
                 self.confine,
                 self.shapes,
                 self.output_to_layer,
@@ -189,8 +196,11 @@ class Inference2DDock(Container):
         """The latest result (for scripts and tests)."""
         self.last_layer: Labels | None = None
         """The layer the latest result went to."""
+        self._summary = ""
+        self._context: dict[str, Any] = {}
         self.runner.run_button.changed.connect(self._run)
         self.model.changed.connect(self._update_quantized)
+        self.use_gpu.changed.connect(self._update_quantized)
         self.confine.changed.connect(self._update_visibility)
         self.output_to_layer.changed.connect(self._update_visibility)
         events = viewer.layers.events
@@ -221,20 +231,28 @@ class Inference2DDock(Container):
         self.output_layer.visible = bool(self.output_to_layer.value)
 
     def _update_quantized(self, _value: Any = None) -> None:
-        """Offer the quantized model only where it exists; say why otherwise."""
+        """Offer the quantized model and half precision only where they run; say why not."""
         name = self.model.value
-        ok, reason = False, "choose a model first"
+        card = None
+        q_ok, q_reason = False, "choose a model first"
+        h_ok, h_reason = False, "choose a model first"
         if name:
             try:
-                ok, reason = quantization_status(get_card(name))
+                card = get_card(name)
             except (TamaleInputError, ValueError) as exc:
-                ok, reason = False, str(exc)
-        self.use_quantized.enabled = ok
-        if not ok:
-            self.use_quantized.value = False
-        self.use_quantized.tooltip = _tip("use_quantized") + (
-            "" if ok else f"\n\nNot available: {reason}"
-        )
+                q_reason = h_reason = str(exc)
+        if card is not None:
+            q_ok, q_reason = quantization_status(card)
+            device = choose_device(bool(self.use_gpu.value)).device
+            h_ok, h_reason = half_precision_status(card, device)
+        for box, ok, reason, field in (
+            (self.use_quantized, q_ok, q_reason, "use_quantized"),
+            (self.half_precision, h_ok, h_reason, "half_precision"),
+        ):
+            box.enabled = ok
+            if not ok:
+                box.value = False
+            box.tooltip = _tip(field) + ("" if ok else f"\n\nNot available: {reason}")
 
     # -- config round trip -------------------------------------------------------------
     def to_config(self) -> Inference2DConfig:
@@ -250,6 +268,7 @@ class Inference2DDock(Container):
             "batch_mode": bool(self.batch_mode.value),
             "use_gpu": bool(self.use_gpu.value),
             "use_quantized": bool(self.use_quantized.value),
+            "half_precision": bool(self.half_precision.value),
             "tile_size": int(self.tile_size.value),
             "tile_overlap": int(self.tile_overlap.value),
             "batch_size": int(self.batch_size.value),
@@ -274,13 +293,30 @@ class Inference2DDock(Container):
         self.use_gpu.value = config.use_gpu
         if self.use_quantized.enabled or not config.use_quantized:
             self.use_quantized.value = config.use_quantized
+        if self.half_precision.enabled or not config.half_precision:
+            self.half_precision.value = config.half_precision
         self.tile_size.value = config.tile_size
         self.tile_overlap.value = config.tile_overlap
         self.batch_size.value = config.batch_size
 
     # -- running -------------------------------------------------------------------------
     def _run(self, _value: Any = None) -> None:
-        self.runner.start(self._work, on_result=self._show, description="2D inference")
+        self._summary = ""
+        self.runner.start(
+            self._work,
+            on_result=self._show,
+            description="2D inference",
+            on_finished=self._finished,
+        )
+
+    def _finished(self) -> None:
+        if self._summary:
+            # after the runner's own "done in ..." line and any late progress event
+            QTimer.singleShot(0, self._show_summary)
+
+    def _show_summary(self) -> None:
+        if self._summary and not self.runner.busy:
+            self.runner.status.value = self._summary
 
     def _work(self, token: Any) -> Any:
         """Validate everything, then return the engine's work generator (no layer changes)."""
@@ -344,7 +380,14 @@ class Inference2DDock(Container):
         elif self.confine.value == SHAPES:
             mask = self._shapes_mask(layer, plane, axes, plane_shape)
 
+        region = None  # where the result may be written into an output layer
+        if mask is not None:
+            region = mask
+        elif roi is not None:
+            region = np.zeros(plane_shape, dtype=bool)
+            region[roi[0] : roi[1], roi[2] : roi[3]] = True
         context = {
+            "region": region,
             "layer": layer,
             "plane": plane,
             "axes": axes,
@@ -434,12 +477,13 @@ class Inference2DDock(Container):
                 metadata=meta,
             )
         elif ctx["output"] is not None:
-            self._write_into(ctx["output"], plane, result.labels)
+            self._write_into(ctx["output"], plane, result.labels, ctx["region"])
             self.last_layer = ctx["output"]
         else:
             self.last_layer = self._add_plane_layer(layer, plane, result.labels, meta)
         counts = ", ".join(f"{n} {k}" for k, n in result.object_counts().items()) or "no objects"
-        self.runner.status.value = f"{counts} in {result.seconds:.1f} s ({result.device})"
+        self._summary = f"{counts} in {result.seconds:.1f} s ({result.device})"
+        self.runner.status.value = self._summary
 
     def _add_plane_layer(
         self, layer: Image, plane: PlaneSelection, labels: np.ndarray, meta: dict
@@ -468,21 +512,29 @@ class Inference2DDock(Container):
             metadata=meta,
         )
 
-    def _write_into(self, output: Labels, plane: PlaneSelection, labels: np.ndarray) -> None:
-        """Write the plane into ``output`` with ``data_setitem`` (one undo step)."""
+    def _write_into(
+        self,
+        output: Labels,
+        plane: PlaneSelection,
+        labels: np.ndarray,
+        region: np.ndarray | None = None,
+    ) -> None:
+        """Write the plane (only ``region`` of it, when given) into ``output`` with
+        ``data_setitem``: one undo step, the rest of the layer untouched."""
         dtype = np.dtype(output.data.dtype)
         if labels.size and np.issubdtype(dtype, np.integer) and labels.max() > np.iinfo(dtype).max:
             raise TamaleInputError(
                 f"the output layer holds {dtype} values, too small for labels up to "
                 f"{int(labels.max())}; lower 'max objects per class' or use another layer"
             )
-        grids = np.indices(labels.shape).reshape(2, -1)
+        keep = np.ones(labels.shape, bool) if region is None else region
+        grids = np.nonzero(keep)
         index: list[np.ndarray] = [np.empty(0)] * output.ndim
         for a, g in zip(sorted(plane.displayed), grids):
             index[a] = g
         for a, i in plane.fixed.items():
-            index[a] = np.full(grids.shape[1], i)
-        output.data_setitem(tuple(index), labels.reshape(-1).astype(dtype))
+            index[a] = np.full(grids[0].shape[0], i)
+        output.data_setitem(tuple(index), labels[keep].astype(dtype))
 
 
 def _ellipse_outline(corners: np.ndarray, n: int = 64) -> np.ndarray:

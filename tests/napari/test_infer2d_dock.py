@@ -132,6 +132,7 @@ def test_config_round_trip_and_only_powers_of_two(dock):
         label_divisor=1000,
         batch_mode=True,
         use_gpu=False,
+        half_precision=dock.half_precision.enabled,
         tile_size=1024,
         tile_overlap=64,
         batch_size=2,
@@ -143,12 +144,22 @@ def test_config_round_trip_and_only_powers_of_two(dock):
 
 
 def test_quantized_is_disabled_with_the_reason_when_unavailable(dock, monkeypatch):
-    import tamale.models
+    import tamale.inference.engine as engine_mod
 
-    monkeypatch.delattr(tamale.models, "quantize_model", raising=False)
+    real = engine_mod._models_attr
+    monkeypatch.setattr(
+        engine_mod,
+        "_models_attr",
+        lambda name: (
+            (lambda: (False, "no int8 here")) if name == "quantization_available" else real(name)
+        ),
+    )
     dock._update_quantized()
     assert not dock.use_quantized.enabled and not dock.use_quantized.value
-    assert "Not available" in dock.use_quantized.tooltip
+    assert "Not available: no int8 here" in dock.use_quantized.tooltip
+    monkeypatch.setattr(engine_mod, "_models_attr", real)
+    dock._update_quantized()
+    assert dock.use_quantized.enabled
 
 
 # -- planes, placement, output to layer ----------------------------------------------------
@@ -234,8 +245,9 @@ def test_confinement_to_the_current_view(make_napari_viewer, tiny_model, ideal, 
     dock.use_gpu.value = False
     labels = synthetic_em_2d((256, 256), seed=5).labels.astype(np.uint8)
     image = viewer.add_image(labels, name="em")
-    viewer.camera.center = (64, 64)
-    viewer.camera.zoom = 8
+    camera = getattr(viewer, "scene", viewer).camera  # napari >= 0.9: viewer.scene.camera
+    camera.center = (64, 64)
+    camera.zoom = 8
     qtbot.waitUntil(lambda: image.corner_pixels[1, 0] < 200, timeout=10_000)
     (y0, x0), (y1, x1) = image.corner_pixels
     dock.image.value = image
@@ -332,3 +344,70 @@ def test_an_image_smaller_than_the_padding_factor_is_padded(dock, qtbot):
     dock.viewer.add_image(np.full((9, 13), 100, np.uint8))
     run(dock, qtbot)
     assert dock.runner.last_error is None and dock.last_layer.data.shape == (9, 13)
+
+
+def test_a_3_slice_volume_keeps_its_scale_and_translate(dock, ideal, qtbot):
+    """empanada trimmed scale/translate of any result whose first axis was 1, 3 or 4 long."""
+    viewer = dock.viewer
+    vol = np.stack([synthetic_em_2d((64, 64), seed=s).labels for s in (6, 7, 8)]).astype(np.uint8)
+    image = viewer.add_image(vol, name="three", scale=(40, 4, 4), translate=(7, 3, 5))
+    dock.image.value = image
+    dock.fine_boundaries.value = True
+    viewer.dims.set_point(0, 7 + 40 * 2)  # the last slice
+    run(dock, qtbot)
+    out = dock.last_layer
+    assert out.data.shape == (1, 64, 64)
+    np.testing.assert_allclose(out.scale, image.scale)
+    np.testing.assert_allclose(out.data_to_world((0, 10, 20)), image.data_to_world((2, 10, 20)))
+    assert same_partition(relabel(vol[2]), out.data[0])
+
+
+def test_the_model_loads_in_the_worker_not_on_the_gui_thread(dock, qtbot, monkeypatch):
+    import threading
+
+    import tamale.inference.infer2d as infer_mod
+
+    threads: list[str] = []
+    real = infer_mod.get_engine
+
+    def spy(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(infer_mod, "get_engine", spy)
+    dock.viewer.add_image(np.zeros((32, 32), np.uint8))
+    run(dock, qtbot)
+    assert threads and threads[0] != threading.main_thread().name
+
+
+def test_the_status_line_reports_what_was_found(dock, ideal, qtbot):
+    labels = synthetic_em_2d((64, 64), seed=9).labels.astype(np.uint8)
+    dock.viewer.add_image(labels)
+    dock.fine_boundaries.value = True
+    run(dock, qtbot)
+    qtbot.wait(50)
+    n = len(np.unique(relabel(labels))) - 1
+    assert dock.runner.status.value.startswith(f"{n} mitochondria in "), dock.runner.status.value
+
+
+def test_output_to_layer_with_confinement_leaves_the_rest_of_the_plane(dock, ideal, qtbot):
+    viewer = dock.viewer
+    labels = synthetic_em_2d((96, 96), seed=4).labels.astype(np.uint8)
+    image = viewer.add_image(labels, name="em")
+    target = viewer.add_labels(np.full((96, 96), 7, np.uint32), name="annotations")
+    shapes = viewer.add_shapes(
+        [[[10, 10], [10, 60], [60, 60], [60, 10]]], shape_type="rectangle", name="roi"
+    )
+    dock.image.value = image
+    dock.confine.value = "shapes layer"
+    dock.shapes.value = shapes
+    dock.output_to_layer.value = True
+    dock.output_layer.value = target
+    run(dock, qtbot)
+    assert dock.runner.last_error is None
+    inside = np.zeros((96, 96), bool)
+    inside[10:61, 10:61] = True
+    assert (target.data[~inside] == 7).all()  # annotations outside the shape survive
+    assert (target.data[inside] != 7).any()
+    target.undo()
+    assert (target.data == 7).all()

@@ -60,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quantized", action="store_true", default=None, help="int8 model on the CPU"
     )
+    parser.add_argument(
+        "--half",
+        action="store_true",
+        default=None,
+        help="half precision (bfloat16 on CPUs that have it, float16 on CUDA)",
+    )
     parser.add_argument("--tile-size", type=int, help="tile side in model pixels; 0: no tiles")
     parser.add_argument("--tile-overlap", type=int, help="tile overlap in model pixels (128)")
     parser.add_argument("--batch-size", type=int, help="images or tiles per forward pass (4)")
@@ -76,6 +82,7 @@ _OPTION_TO_FIELD = {
     "semantic_only": "semantic_only",
     "max_objects_per_class": "label_divisor",
     "quantized": "use_quantized",
+    "half": "half_precision",
     "tile_size": "tile_size",
     "tile_overlap": "tile_overlap",
     "batch_size": "batch_size",

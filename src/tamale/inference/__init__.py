@@ -20,6 +20,7 @@ from tamale.inference.engine import (
     clear_cache,
     default_cache,
     get_engine,
+    half_precision_status,
     quantization_status,
 )
 from tamale.inference.infer2d import Inference2DResult, check_image, infer_2d, iter_infer_2d
@@ -42,6 +43,7 @@ __all__ = [
     "default_cache",
     "get_engine",
     "gpu_name",
+    "half_precision_status",
     "infer_2d",
     "iter_infer_2d",
     "make_normalizer",

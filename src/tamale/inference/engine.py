@@ -33,6 +33,7 @@ __all__ = [
     "clear_cache",
     "default_cache",
     "get_engine",
+    "half_precision_status",
     "quantization_status",
 ]
 
@@ -51,7 +52,7 @@ class Engine:
     device : torch.device
         Where the model lives.
     precision : str
-        ``"float32"`` or ``"int8"``.
+        ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"int8"``.
     """
 
     card: ModelCard
@@ -92,10 +93,19 @@ def card_key(card: ModelCard) -> str:
     return h.hexdigest()[:16]
 
 
-def _quantize_fn() -> Any:
+def _models_attr(name: str) -> Any:
+    """An optional function of :mod:`tamale.models` (None when this version lacks it)."""
+    import importlib
+
     from tamale import models
 
-    return getattr(models, "quantize_model", None)
+    found = getattr(models, name, None)
+    if found is None and name in ("quantize_model", "quantization_available"):
+        try:
+            found = getattr(importlib.import_module("tamale.models.quantize"), name, None)
+        except ImportError:
+            found = None
+    return found
 
 
 def quantization_status(card: ModelCard) -> tuple[bool, str]:
@@ -116,24 +126,87 @@ def quantization_status(card: ModelCard) -> tuple[bool, str]:
             f"model {card.name!r} is a TorchScript model without int8 weights; convert it to a "
             "tamale model to quantize it locally"
         )
-    if _quantize_fn() is None:
+    if _models_attr("quantize_model") is None:
         return False, "this version of tamale cannot quantize models locally yet"
+    available = _models_attr("quantization_available")
+    if available is not None:
+        ok, why = available()
+        if not ok:
+            return False, why
     return True, ""
 
 
+def half_precision_status(card: ModelCard, device: torch.device | str) -> tuple[bool, str]:
+    """Whether half-precision convolutions are fast for ``card`` on ``device``, and why not.
+
+    bfloat16 on CPUs with native bfloat16 dot products (AVX512-BF16 or AMX), float16 on
+    CUDA GPUs; never for TorchScript models (they run as exported).
+    """
+    device = torch.device(device)
+    if card.architecture is None:
+        return False, f"model {card.name!r} is a TorchScript model (float32 only)"
+    if device.type == "cuda":
+        return True, ""
+    if device.type != "cpu":
+        return False, f"half precision is not tuned for {device.type} here"
+    check = _models_attr("bfloat16_available")
+    if check is not None:
+        return check(device)
+    try:
+        ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        ok = False
+    if not ok:
+        return False, "this CPU has no native bfloat16 instructions (AVX512-BF16 or AMX)"
+    return True, ""
+
+
+def _calibration_batches(card: ModelCard, padding_factor: int) -> list[torch.Tensor]:
+    """Two synthetic EM images (deterministic) normalised with the card's norms."""
+    from tamale.inference.normalize import make_normalizer
+    from tamale.synthetic import synthetic_em_2d
+
+    size = -(-max(256, padding_factor) // padding_factor) * padding_factor
+    out = []
+    for seed in (0, 1):
+        image = synthetic_em_2d((size, size), seed=seed).image
+        out.append(torch.from_numpy(make_normalizer(image, card.norms)(image))[None, None])
+    return out
+
+
 def _load(card: ModelCard, device: torch.device, precision: str) -> Any:
+    """Load ``card``'s model at ``precision`` and make it fast for inference."""
     from tamale.models import load_model
 
+    prepare = _models_attr("prepare_for_inference")
     if precision == "float32":
-        return load_model(card, device)
+        model = load_model(card, device)
+        if prepare is not None:
+            return prepare(model, "float32")
+        if hasattr(model, "optimize_for_inference"):
+            return model.optimize_for_inference()
+        return model.eval()
+    if precision in ("bfloat16", "float16"):
+        model = load_model(card, device)
+        if prepare is not None:
+            return prepare(model, precision)
+        if not hasattr(model, "optimize_for_inference"):
+            raise TamaleInputError(f"model {card.name!r} runs in float32 only")
+        return model.optimize_for_inference(getattr(torch, precision))
     if precision != "int8":
-        raise TamaleInputError(f"unknown precision {precision!r} (float32 or int8)")
+        raise TamaleInputError(
+            f"unknown precision {precision!r} (float32, bfloat16, float16 or int8)"
+        )
     ok, reason = quantization_status(card)
     if not ok:
         raise TamaleInputError(f"cannot use a quantized model: {reason}")
     if card.weights_quantized is not None:
         return load_model(card, "cpu", quantized=True)
-    return _quantize_fn()(load_model(card, "cpu"))
+    model = load_model(card, "cpu")
+    batches = _calibration_batches(card, int(getattr(model, "padding_factor", 16)))
+    if prepare is not None:
+        return prepare(model, "int8", calibration_batches=batches, norms=card.norms)
+    return _models_attr("quantize_model")(model, batches)
 
 
 class ModelCache:

@@ -30,11 +30,19 @@ import torch
 from tamale.errors import TamaleInputError
 from tamale.inference.config import Inference2DConfig
 from tamale.inference.device import choose_device
-from tamale.inference.engine import Engine, ModelCache, get_engine, quantization_status
+from tamale.inference.engine import (
+    Engine,
+    ModelCache,
+    get_engine,
+    half_precision_status,
+    quantization_status,
+)
 from tamale.inference.normalize import make_normalizer
 from tamale.inference.predict import predict_raw
 from tamale.inference.tiling import Tile, plan_tiles, stitch
 from tamale.postprocess import (
+    ClassTable,
+    RawPrediction,
     panoptic_labels,
     postprocess,
     renumber_instances,
@@ -182,17 +190,24 @@ def _choose_precision(
     config: Inference2DConfig, device: torch.device, card: ModelCard
 ) -> tuple[str, str]:
     """Precision to run at and an optional message."""
-    if not config.use_quantized:
-        return "float32", ""
-    if device.type != "cpu":
-        return "float32", (
+    if config.use_quantized:
+        if device.type == "cpu":
+            ok, reason = quantization_status(card)
+            if not ok:
+                raise TamaleInputError(f"cannot use a quantized model: {reason}")
+            return "int8", ""
+        note = (
             "the quantized model runs on the CPU only; using the float model on the GPU "
             "(turn off 'use GPU' to run quantized)"
         )
-    ok, reason = quantization_status(card)
-    if not ok:
-        raise TamaleInputError(f"cannot use a quantized model: {reason}")
-    return "int8", ""
+        if not config.half_precision:
+            return "float32", note
+    if config.half_precision:
+        ok, reason = half_precision_status(card, device)
+        if ok:
+            return ("float16" if device.type == "cuda" else "bfloat16"), ""
+        return "float32", f"half precision not used: {reason}; running in float32"
+    return "float32", ""
 
 
 def iter_infer_2d(
@@ -271,6 +286,9 @@ def iter_infer_2d(
         align=align,
     )
     tiled = len(tiles) > 1
+    # tiles keep every stuff pixel; small stuff is dropped over the whole image after
+    # stitching (a region that only touches a tile must not leave a gap there)
+    tile_cfg = cfg.model_copy(update={"stuff_area": 0}) if tiled else cfg
     out = np.zeros(shape, dtype=np.uint32)
     total = n_images * len(tiles)
     done = 0
@@ -300,10 +318,7 @@ def iter_infer_2d(
                 raw = predict_raw(
                     engine.model, batch, downsampling=cfg.downsampling, fine=cfg.fine_boundaries
                 )
-                if tiled:
-                    labels = panoptic_labels(raw, cfg, classes).cpu().numpy()
-                else:
-                    labels = postprocess(raw, cfg, classes)
+                labels = _postprocess_on_device(raw, tile_cfg, classes, final=not tiled)
             for (n, t, _), lab in zip(items, labels):
                 if not tiled:
                     finish_image(n, lab)
@@ -312,6 +327,7 @@ def iter_infer_2d(
                 preds[t] = lab
                 if all(p is not None for p in preds):
                     stitched = stitch(tiles, preds, box_shape, things, cfg.label_divisor)  # type: ignore[arg-type]
+                    stitched = _drop_small_stuff(stitched, things, cfg)
                     finish_image(
                         n,
                         renumber_instances(
@@ -356,6 +372,45 @@ def iter_infer_2d(
         normalization=normalization,
         seconds=time.perf_counter() - started,
     )
+
+
+def _drop_small_stuff(
+    labels: np.ndarray, things: frozenset[int], cfg: Inference2DConfig
+) -> np.ndarray:
+    """Zero stuff classes covering fewer than ``cfg.stuff_area`` pixels of the image."""
+    if cfg.stuff_area <= 0:
+        return labels
+    cls = labels // cfg.label_divisor
+    stuff = (labels % cfg.label_divisor == 0) & (cls > 0) & ~np.isin(cls, sorted(things))
+    if not stuff.any():
+        return labels
+    area = np.bincount(cls[stuff].ravel())
+    small = np.flatnonzero((area > 0) & (area < cfg.stuff_area))
+    if small.size == 0:
+        return labels
+    return np.where(stuff & np.isin(cls, small), 0, labels)
+
+
+def _postprocess_on_device(
+    raw: RawPrediction, cfg: Inference2DConfig, classes: ClassTable, final: bool
+) -> np.ndarray:
+    """Post-process where the outputs are; on Apple MPS, fall back to the CPU for an
+    operation MPS lacks (the result is the same, only slower)."""
+
+    def run(r: RawPrediction) -> np.ndarray:
+        if final:
+            return postprocess(r, cfg, classes)
+        return panoptic_labels(r, cfg, classes).cpu().numpy()
+
+    if raw.sem_probs.device.type != "mps":
+        return run(raw)
+    try:
+        return run(raw)
+    except (NotImplementedError, RuntimeError):
+        cpu = RawPrediction(
+            raw.sem_probs.cpu(), raw.ctr_hmp.cpu(), raw.offsets.cpu(), raw.stride, raw.downsampling
+        )
+        return run(cpu)
 
 
 def _progress_text(cfg: Inference2DConfig, n: int, n_images: int, tiles: list[Tile]) -> str:

@@ -4,9 +4,10 @@ Models carry ``norms`` (mean, std) measured on 8-bit training images in units of
 8-bit range (empanada's convention: MitoNet's are 0.57571 and 0.12765). tamale turns
 every input into that 8-bit-like scale first, then standardises:
 
-``uint8``
+``uint8``, and any integer image whose values all lie in 0..255 (8-bit data stored in a
+wider type, e.g. an ``int32`` export of an 8-bit stack)
     ``v / 255`` — the card's norms apply as they were meant to.
-every other integer type (``uint16``, ``int32``, ...) and floats
+every other integer image (``uint16``, ``int32``, ... with values beyond 0..255) and floats
     robust percentiles: the 0.1 and 99.9 percentiles of the image (``lo``, ``hi``) map
     to 0 and 1, ``(v - lo) / (hi - lo)`` clipped to [0, 1]. This puts a 12-bit camera
     image stored as uint16, a signed int32 export or a float image in [0, 1] or
@@ -109,6 +110,10 @@ def make_normalizer(image: np.ndarray, norms: Norms) -> Normalizer:
     mean, std = float(norms.mean), float(norms.std)
     if dtype == np.uint8:
         return Normalizer(0.0, 1.0 / 255.0, mean, std, False, "uint8 / 255")
+    if np.issubdtype(dtype, np.integer):
+        values = np.asarray(image)
+        if values.size and values.min() >= 0 and values.max() <= 255:
+            return Normalizer(0.0, 1.0 / 255.0, mean, std, False, f"8-bit values in {dtype} / 255")
     check_finite(np.asarray(image))
     sample = _sample(image).astype(np.float64)
     lo, hi = np.percentile(sample, PERCENTILES) if sample.size else (0.0, 1.0)

@@ -45,26 +45,44 @@ labels there with nearest ``grid_sample``, align_corners=False). In eval mode
 
 Encoder stages for finetuning: ``encoder.stem``, ``encoder.stage1`` ..
 ``encoder.stage4`` (ResNet and RegNet alike); see :func:`freeze_encoder`.
+
+Loading and speed
+-----------------
+``build_model(preset_or_card, **options)`` builds; ``load_model(card, device,
+precision=None)`` loads weights (safetensors with SHA-256 check, or an
+empanada TorchScript archive behind :class:`TorchScriptModel`);
+``prepare_for_inference(model, precision)`` makes a model fast
+(``float32``: BatchNorm folded + channels-last; ``bfloat16``; ``float16`` on
+GPUs; ``int8``: :func:`quantize_model`, see :func:`quantization_available`).
+``convert_empanada`` turns an empanada TorchScript model into a tamale model
+and card. See ``docs/models.md``.
 """
 
 from tamale.models.build import build_model, card_num_classes, load_model
+from tamale.models.empanada import convert_empanada
 from tamale.models.freeze import freeze_encoder
 from tamale.models.fuse import fold_batchnorm
 from tamale.models.panoptic import PanopticBiFPN, PanopticDeepLab, PanopticModel, render_steps
 from tamale.models.params import count_parameters
+from tamale.models.prepare import PRECISIONS, bfloat16_available, prepare_for_inference
 from tamale.models.presets import PRESETS, available_presets, preset_options
+from tamale.models.quantize import QuantizedPanopticModel, quantization_available, quantize_model
 from tamale.models.torchscript import TorchScriptModel, load_torchscript
 from tamale.models.weights import file_sha256, load_weights, save_weights
 
 __all__ = [
+    "PRECISIONS",
     "PRESETS",
     "PanopticBiFPN",
     "PanopticDeepLab",
     "PanopticModel",
+    "QuantizedPanopticModel",
     "TorchScriptModel",
     "available_presets",
+    "bfloat16_available",
     "build_model",
     "card_num_classes",
+    "convert_empanada",
     "count_parameters",
     "file_sha256",
     "fold_batchnorm",
@@ -72,7 +90,10 @@ __all__ = [
     "load_model",
     "load_torchscript",
     "load_weights",
+    "prepare_for_inference",
     "preset_options",
+    "quantization_available",
+    "quantize_model",
     "render_steps",
     "save_weights",
 ]

@@ -75,7 +75,10 @@ def _local_weights(card: ModelCard, ref: WeightsRef) -> Path:
 
 
 def load_model(
-    card: ModelCard, device: str | torch.device = "cpu", quantized: bool = False
+    card: ModelCard,
+    device: str | torch.device = "cpu",
+    quantized: bool = False,
+    precision: str | None = None,
 ) -> nn.Module:
     """The model of a card with its weights, in eval mode, on ``device``.
 
@@ -90,6 +93,12 @@ def load_model(
         Load the card's int8 TorchScript weights (``weights_quantized``,
         empanada cards; CPU only). tamale cards are quantized locally with
         :func:`tamale.models.quantize_model` instead.
+    precision : str, optional
+        When given, the model is passed through
+        :func:`tamale.models.prepare_for_inference` (``float32``, ``bfloat16``,
+        ``float16``, ``int8``; the card's norms are used to calibrate int8; an
+        empanada card's ``model_quantized`` archive is used for ``int8``).
+        Without it the model is returned as built (eval mode, trainable).
 
     Raises
     ------
@@ -97,6 +106,8 @@ def load_model(
         Remote or missing weights, SHA-256 mismatch, weights that do not match
         the architecture (naming the layer), unreadable files.
     """
+    if precision == "int8" and card.weights.format == "torchscript" and card.weights_quantized:
+        quantized = True  # empanada's own int8 archive
     ref = card.weights
     if quantized:
         if card.weights_quantized is None:
@@ -109,7 +120,13 @@ def load_model(
         module = load_torchscript(path, device)
         module.eval()
         model: nn.Module = TorchScriptModel(module, card.padding_factor, card_num_classes(card))
-        return model.eval()
-    model = build_model(card)
-    load_weights(model, path)
-    return model.to(device).eval()
+        model.eval()
+    else:
+        model = build_model(card)
+        load_weights(model, path)
+        model = model.to(device).eval()
+    if precision is not None and not quantized:
+        from tamale.models.prepare import prepare_for_inference
+
+        model = prepare_for_inference(model, precision, norms=card.norms)
+    return model

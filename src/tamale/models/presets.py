@@ -9,11 +9,11 @@ preset                      layout                                    params (1c
 =========================== ========================================= =========== =======
 ``panoptic_deeplab_r50``    MitoNet_v1: PDL + ResNet-50 (OS 16) + PR  55,158,486  16
 ``panoptic_bifpn_r50``      MitoNet_v1_mini: BiFPN + ResNet-50 + PR   27,350,786  128
-``panoptic_deeplab_r18``    PDL + ResNet-18 (OS 16), 128-ch decoders  ~14.5 M     16
-``panoptic_bifpn_r18``      BiFPN + ResNet-18, fpn_dim 64             ~11.7 M     128
-``panoptic_bifpn_regnety``  BiFPN + RegNetY-800MF, fpn_dim 64         ~6.1 M      128
-``tiny``                    PDL + 4-block ResNet, 16-ch decoders      ~0.1 M      32
-``tiny_bifpn``              BiFPN + 4-block ResNet, fpn_dim 16        ~0.1 M      128
+``panoptic_deeplab_r18``    PDL + ResNet-18 (OS 16), 128-ch decoders  15,298,006  16
+``panoptic_bifpn_r18``      BiFPN + ResNet-18, fpn_dim 64             11,857,666  128
+``panoptic_bifpn_regnety``  BiFPN + RegNetY-800MF, fpn_dim 64         6,457,242   128
+``tiny``                    PDL + 4-block ResNet, 16-ch decoders      144,802     32
+``tiny_bifpn``              BiFPN + 4-block ResNet, fpn_dim 16        114,150     128
 =========================== ========================================= =========== =======
 """
 
@@ -119,7 +119,7 @@ PRESETS: dict[str, Preset] = {
                 "subdivision_num_points": 256,
                 "train_num_points": 64,
             },
-            "A ~0.1 M-parameter Panoptic-DeepLab for tests.",
+            "A 0.14 M-parameter Panoptic-DeepLab for tests.",
         ),
         Preset(
             "tiny_bifpn",
@@ -131,7 +131,7 @@ PRESETS: dict[str, Preset] = {
                 "subdivision_num_points": 256,
                 "train_num_points": 64,
             },
-            "A ~0.1 M-parameter Panoptic-BiFPN for tests.",
+            "A 0.11 M-parameter Panoptic-BiFPN for tests.",
         ),
     ]
 }

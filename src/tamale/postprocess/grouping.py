@@ -83,7 +83,7 @@ def _candidate_table(
         cand = (dmin2 <= bound).reshape(-1, k)
         m = max(1, int(cand.sum(dim=1).max()))
         # candidate indices first, in ascending order: stable sort of "not candidate"
-        order = torch.sort((~cand).to(torch.uint8), dim=1, stable=True).indices[:, :m]
+        order = torch.sort((~cand).to(torch.int32), dim=1, stable=True).indices[:, :m]
         valid = torch.gather(cand, 1, order)
         tables.append(torch.where(valid, order, torch.full_like(order, k)))
     width = max(t.shape[1] for t in tables)

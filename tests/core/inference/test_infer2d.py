@@ -176,6 +176,9 @@ def test_every_integer_and_float_dtype_gives_the_same_segmentation():
         np.testing.assert_array_equal(labels, first, err_msg=key)
     uint8 = infer_2d(s.image, engine, cfg).labels
     assert 0.1 < (uint8 > 0).mean() < 0.9
+    # 8-bit values stored in a wider integer type are treated exactly like uint8
+    for wide in (np.uint16, np.int32, np.int64):
+        np.testing.assert_array_equal(infer_2d(s.image.astype(wide), engine, cfg).labels, uint8)
 
 
 def test_uint8_uses_the_card_norms_and_others_robust_percentiles():
@@ -191,7 +194,7 @@ def test_uint8_uses_the_card_norms_and_others_robust_percentiles():
     assert out.min() == pytest.approx(-2.0) and out.max() == pytest.approx(2.0)  # 0..1 clipped
     lo, hi = np.percentile(img, (0.1, 99.9))
     assert n.offset == pytest.approx(lo) and 1 / n.scale == pytest.approx(hi - lo)
-    flat = np.full((8, 8), 7, np.int32)
+    flat = np.full((8, 8), 7000, np.int32)
     assert np.all(make_normalizer(flat, norms)(flat) == -2.0)  # constant image -> 0 -> -mean/std
 
 
@@ -266,19 +269,68 @@ def test_gpu_requested_without_gpu_falls_back_to_cpu_and_says_so(monkeypatch):
     assert result.device == "cpu" and any("no GPU" in m for m in result.messages)
 
 
-def test_quantized_without_a_way_to_quantize_is_explained(tiny_model, monkeypatch):
-    import tamale.models
+def test_quantized_unavailable_is_explained(tiny_model, monkeypatch):
+    import tamale.inference.engine as engine_mod
 
-    monkeypatch.delattr(tamale.models, "quantize_model", raising=False)
+    real = engine_mod._models_attr
+
+    def no_int8(name):
+        if name == "quantization_available":
+            return lambda: (False, "no int8 kernels on this test machine")
+        return real(name)
+
+    monkeypatch.setattr(engine_mod, "_models_attr", no_int8)
     ok, reason = quantization_status(get_card(tiny_model))
-    assert not ok and reason
-    with pytest.raises(TamaleInputError, match="quantized"):
+    assert not ok and reason == "no int8 kernels on this test machine"
+    with pytest.raises(TamaleInputError, match="no int8 kernels"):
         infer_2d(
             np.zeros((32, 32), np.uint8),
             tiny_model,
             CPU.model_copy(update={"use_quantized": True}),
             cache=ModelCache(),
         )
+
+
+def test_quantized_model_is_built_locally_once_and_cached(tiny_model):
+    card = get_card(tiny_model)
+    ok, reason = quantization_status(card)
+    if not ok:
+        pytest.skip(f"int8 not available here: {reason}")
+    cache = ModelCache()
+    image = synthetic_em_2d((64, 64), seed=0).image
+    q = CPU.model_copy(update={"use_quantized": True})
+    first = infer_2d(image, tiny_model, q, cache=cache)
+    assert first.precision == "int8" and first.device == "cpu"
+    infer_2d(image, tiny_model, q, cache=cache)
+    assert cache.loads == 1
+    infer_2d(image, tiny_model, CPU, cache=cache)  # float is another cache entry
+    assert cache.loads == 2
+
+
+def test_half_precision_runs_where_available_and_says_so_otherwise(tiny_model, monkeypatch):
+    import tamale.inference.engine as engine_mod
+    from tamale.inference import half_precision_status
+
+    cache = ModelCache()
+    image = synthetic_em_2d((64, 64), seed=0).image
+    half = CPU.model_copy(update={"half_precision": True})
+    ok, reason = half_precision_status(get_card(tiny_model), "cpu")
+    result = infer_2d(image, tiny_model, half, cache=cache)
+    if ok:
+        assert result.precision == "bfloat16" and not result.messages
+    else:
+        assert result.precision == "float32" and reason in result.messages[0]
+    real = engine_mod._models_attr
+    monkeypatch.setattr(
+        engine_mod,
+        "_models_attr",
+        lambda name: (
+            (lambda device: (False, "no bf16 here")) if name == "bfloat16_available" else real(name)
+        ),
+    )
+    result = infer_2d(image, tiny_model, half, cache=cache)
+    assert result.precision == "float32"
+    assert result.messages == ("half precision not used: no bf16 here; running in float32",)
 
 
 # -- options -------------------------------------------------------------------------------

@@ -62,9 +62,10 @@ def _script(module: nn.Module, path) -> torch.jit.ScriptModule:
     return scripted
 
 
-def _empanada_card(tmp_path, pth: str, padding: int = 32) -> ModelCard:
+def _empanada_card(tmp_path, pth: str, padding: int = 32, quantized: str = "null") -> ModelCard:
     (tmp_path / "m.yaml").write_text(
         f"class_names: {{1: mito}}\nlabels: [1]\nthing_list: [1]\nmodel: {pth}\n"
+        f"model_quantized: {quantized}\n"
         f"padding_factor: {padding}\nnorms: {{mean: 0.5, std: 0.2}}\n"
     )
     from tamale.registry.card import load_card
@@ -89,6 +90,11 @@ def test_torchscript_adapter_runs_predict(tmp_path, name, x64):
             torch.testing.assert_close(a[k], b[k])
     with pytest.raises(TamaleInputError, match="padding factor"):
         ts.predict(torch.zeros(1, 1, 100, 128))
+    with pytest.raises(TamaleInputError, match="float32 only"):
+        load_model(card, precision="int8")
+    # empanada's int8 archive (here: the same scripted module) is used for int8
+    card = _empanada_card(tmp_path, "m.pth", padding=model.padding_factor, quantized="m.pth")
+    assert isinstance(load_model(card, precision="int8"), TorchScriptModel)
 
 
 @pytest.mark.parametrize(

@@ -216,3 +216,15 @@ def test_bad_inputs(tiny):
         tiny.predict(torch.zeros(1, 1, 64, 64, dtype=torch.uint8))
     with pytest.raises(TamaleInputError, match="power of two"):
         tiny.predict(torch.zeros(1, 1, 64, 64), upsample=3)
+
+
+def test_predict_in_train_mode_uses_running_statistics(tiny, x64):
+    expected = tiny.predict(x64)
+    before = {k: v.clone() for k, v in tiny.state_dict().items()}
+    tiny.train()
+    got = tiny.predict(x64)
+    assert tiny.training
+    for k in expected:
+        torch.testing.assert_close(got[k], expected[k])
+    for k, v in tiny.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -296,3 +296,16 @@ def test_raw_prediction_checks_shapes():
         RawPrediction(torch.zeros(1, 1, 64, 64), torch.zeros(1, 1, 8, 8), torch.zeros(1, 2, 8, 8))
     with pytest.raises(ValueError, match="offsets"):
         RawPrediction(torch.zeros(1, 1, 32, 32), torch.zeros(1, 1, 8, 8), torch.zeros(1, 2, 4, 8))
+
+
+def test_no_torch_mode_so_apple_mps_needs_no_fallback(rng, monkeypatch):
+    """empanada's class vote used torch.mode, which Apple's MPS lacks."""
+
+    def missing(*args, **kwargs):
+        raise NotImplementedError("torch.mode is not implemented for MPS")
+
+    monkeypatch.setattr(torch, "mode", missing)
+    monkeypatch.setattr(torch.Tensor, "mode", missing)
+    probs, hmp, off = random_outputs(rng, 4, (64, 64), 4)
+    out = postprocess(to_raw(probs, hmp, off, 4), PostprocessConfig(), MULTI)
+    assert out.any()
