@@ -11,7 +11,12 @@ models).
 The conversion therefore matches layers by **order and shape**, not by name:
 both state dicts are read as a sequence of convolutions (each with an
 optional bias and an optional BatchNorm after it) and plain parameters (the
-BiFPN fusion weights), and paired one by one. A convolution whose BatchNorm
+BiFPN fusion weights), and paired one by one. Only the top-level module names
+are relied on when present (tamale kept empanada's: ``encoder``,
+``semantic_decoder``, ``instance_fpn``, ``ins_xy``, ``semantic_pr``, ...): each
+top-level module is then matched on its own, whatever order they were
+registered in, and the number of classes, instance decoder and PointRend are
+read off them. A convolution whose BatchNorm
 was folded loads into tamale's ``conv + BN`` with the BN set to an exact
 identity carrying the folded bias, so every tamale model keeps the same
 layout (and the same safetensors keys) whatever its origin. Shared
@@ -108,12 +113,43 @@ def _fail(target: str, mine: str, theirs: str) -> TamaleInputError:
     )
 
 
-def _plan(
-    model: nn.Module, source: list[_Group], target: str
-) -> list[tuple[_Group, _Group, _Group | None, _Group | None]]:
-    """Pair ``model``'s groups with ``source``'s; returns (mine, theirs, my_bn, their_bn) tuples."""
+_Pairs = list[tuple[_Group, _Group, _Group | None, _Group | None]]
+
+
+def _top(group: _Group) -> str:
+    return group.prefix.split(".", 1)[0]
+
+
+def _plan(model: nn.Module, source: list[_Group], target: str) -> _Pairs:
+    """Pair ``model``'s groups with ``source``'s; returns (mine, theirs, my_bn, their_bn) tuples.
+
+    When the source uses tamale's (and empanada's) top-level module names
+    (``encoder``, ``semantic_decoder``, ``ins_xy``, ...), each top-level module is
+    matched on its own, so their registration order does not matter; otherwise
+    the whole sequence is matched in order.
+    """
     mine = _state_groups(model.state_dict(), dedupe=False)
-    pairs = []
+    mine_tops = list(dict.fromkeys(_top(g) for g in mine))
+    source_tops = {_top(g) for g in source}
+    if set(mine_tops) <= source_tops:
+        extra = sorted(source_tops - set(mine_tops))
+        if extra:
+            raise TamaleInputError(
+                f"the TorchScript model does not have the layout of {target}: it has module(s) "
+                f"{', '.join(extra)} that tamale does not"
+            )
+        pairs: _Pairs = []
+        for top in mine_tops:
+            pairs += _plan_sequence(
+                [g for g in mine if _top(g) == top], [g for g in source if _top(g) == top], target
+            )
+        return pairs
+    return _plan_sequence(mine, source, target)
+
+
+def _plan_sequence(mine: list[_Group], source: list[_Group], target: str) -> _Pairs:
+    """Pair two group sequences in order (see module docstring)."""
+    pairs: _Pairs = []
     i = 0
     j = 0
     while j < len(mine):
@@ -158,9 +194,7 @@ def _plan(
 
 
 @torch.no_grad()
-def _load(
-    model: nn.Module, pairs: list[tuple[_Group, _Group, _Group | None, _Group | None]]
-) -> None:
+def _load(model: nn.Module, pairs: _Pairs) -> None:
     own = model.state_dict()
     for mine, theirs, my_bn, their_bn in pairs:
         if mine.kind == "param":
@@ -189,10 +223,21 @@ _CANDIDATES = ("panoptic_deeplab_r50", "panoptic_bifpn_r50")
 
 
 def _candidates(source: list[_Group], preset: str | None, options: dict[str, Any]):
+    presets = [preset] if preset else list(_CANDIDATES)
+    tops = {_top(g) for g in source}
+    if "semantic_head" in tops:  # named like tamale / empanada: read the layout off the names
+        head = [g for g in source if g.kind == "conv" and _top(g) == "semantic_head"]
+        layout = {
+            "num_classes": head[-1].shape[0],
+            "ins_decoder": bool(tops & {"instance_decoder", "instance_fpn"}),
+            "pointrend": "semantic_pr" in tops,
+        }
+        for name in presets:
+            yield name, {**layout, **options}
+        return
     convs = [g for g in source if g.kind == "conv"]
     if len(convs) < 7:
         raise TamaleInputError("the TorchScript model has too few convolutions to convert")
-    presets = [preset] if preset else list(_CANDIDATES)
     for name in presets:
         for pr in (True, False):
             # the last conv is PointRend's predictor (C outputs); without PointRend the

@@ -76,6 +76,17 @@ def quantization_available() -> tuple[bool, str]:
         )
         return _available
     try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        capability = "unknown"
+    if capability not in ("AVX2", "AVX512", "unknown"):
+        _available = (
+            False,
+            f"this CPU lacks AVX2 (torch reports {capability}): int8 kernels would not be "
+            "faster than float32",
+        )
+        return _available
+    try:
         with _quiet(), _engine():
             from torch.ao.quantization import get_default_qconfig_mapping
             from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx

@@ -44,6 +44,11 @@ def save_weights(model: nn.Module, path: str | Path) -> str:
     ``options``) when the model has them.
     """
     path = Path(path)
+    if getattr(model, "bn_folded", False):
+        raise TamaleInputError(
+            "this model was optimized for inference (BatchNorm folded); save the weights "
+            "before optimize_for_inference / prepare_for_inference"
+        )
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", "producer": "tamale"}
     architecture = getattr(model, "architecture", None)

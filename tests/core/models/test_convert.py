@@ -152,6 +152,20 @@ def test_convert_mismatch_names_the_layer(tmp_path):
         convert_empanada(scripted)
 
 
+def test_top_level_modules_in_another_order():
+    torch.manual_seed(0)
+    original = build_model("tiny_bifpn", num_classes=3).eval()
+    _randomise_bn(original)
+    shuffled = nn.Module()  # empanada's module names, registered in another order
+    for name in reversed([n for n, _ in original.named_children()]):
+        shuffled.add_module(name, getattr(original, name))
+    fold_batchnorm(shuffled.encoder)
+    model, _ = convert_empanada(shuffled, preset="tiny_bifpn")
+    x = torch.randn(1, 1, 128, 128)
+    for a, b in zip(model.trunk(x), original.trunk(x)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_shared_modules_are_read_once():
     conv = nn.Conv2d(4, 4, 3, bias=False)
     bn = nn.BatchNorm2d(4)

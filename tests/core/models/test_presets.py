@@ -138,6 +138,15 @@ def test_encoder_stages(encoder):
     assert list(model.encoder.strides) == [4, 8, 16, 32]
 
 
+def test_dilated_regnet():
+    from tamale.models.presets import build_encoder
+
+    with torch.device("meta"):
+        encoder = build_encoder("regnetx_400mf", output_stride=16)
+    assert list(encoder.strides) == [4, 8, 16, 16]
+    assert list(encoder.widths) == [32, 64, 160, 400]  # RegNetX-400MF's published widths
+
+
 def test_dilated_encoder_output_stride():
     model = build_model("tiny", output_stride=16).eval()
     assert model.padding_factor == 16
@@ -174,6 +183,8 @@ def test_freezing_stage4_trains_only_stage4_of_encoder(x64):
     )
     assert freeze_encoder(model, "all") == ["stem", "stage1", "stage2", "stage3", "stage4"]
     assert freeze_encoder(model, "none") == []
+    counts = count_parameters(model)
+    assert counts["trainable"] == counts["total"] - counts["encoder"]
     with pytest.raises(TamaleInputError, match="stage4"):
         freeze_encoder(model, "layer4")
 

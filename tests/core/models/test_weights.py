@@ -91,3 +91,9 @@ def test_missing_remote_and_corrupt_weights(tmp_path, tiny):
         load_model(_card(tmp_path))
     with pytest.raises(TamaleInputError, match="no quantized weights"):
         load_model(_card(tmp_path), quantized=True)
+
+
+def test_optimized_models_are_not_saved(tmp_path, tiny):
+    tiny.optimize_for_inference()
+    with pytest.raises(TamaleInputError, match="before optimize_for_inference"):
+        save_weights(tiny, tmp_path / "w.safetensors")
