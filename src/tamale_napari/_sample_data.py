@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tamale.samples import vnc_sstem_crop
 from tamale.synthetic import SyntheticEM, synthetic_em_2d, synthetic_em_3d
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
@@ -33,3 +34,27 @@ def synthetic_2d() -> list[LayerDataTuple]:
 def synthetic_3d() -> list[LayerDataTuple]:
     """A 48x256x256 anisotropic synthetic EM volume (5x thicker sections)."""
     return _layers(synthetic_em_3d((48, 256, 256), seed=0), "synthetic EM 3D")
+
+
+def vnc_sstem() -> list[LayerDataTuple]:
+    """A real 20x384x384 ssTEM volume (Drosophila larval nerve cord) with mitochondria labels."""
+    sample = vnc_sstem_crop()
+    meta = {
+        "source": "tamale.samples.vnc_sstem_crop",
+        "citation": sample.citation,
+        "license": sample.license,
+    }
+    scale = list(sample.spacing)
+    return [
+        (sample.image, {"name": sample.name, "scale": scale, "metadata": meta}, "image"),
+        (
+            sample.labels,
+            {
+                "name": f"{sample.name} mitochondria",
+                "scale": scale,
+                "opacity": 0.5,
+                "metadata": meta,
+            },
+            "labels",
+        ),
+    ]

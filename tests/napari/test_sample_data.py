@@ -16,3 +16,14 @@ def test_samples_open_as_image_and_labels(make_napari_viewer, key, ndim):
     if ndim == 3:
         np.testing.assert_allclose(image.scale, [5.0, 1.0, 1.0])
         np.testing.assert_allclose(labels.scale, image.scale)
+
+
+def test_real_sample_opens_with_physical_scale_and_its_license(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("tamale", "vnc-sstem")
+    image, labels = viewer.layers
+    assert image.data.shape == (20, 384, 384) and image.data.dtype == np.uint8
+    assert labels.data.dtype == np.uint32 and labels.data.max() > 100
+    np.testing.assert_allclose(image.scale, [50.0, 4.6, 4.6])
+    assert "CC BY-NC-SA 3.0" in image.metadata["license"]
+    assert "10.6084/m9.figshare.856713" in image.metadata["citation"]
