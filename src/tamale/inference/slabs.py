@@ -144,7 +144,7 @@ class SlabResult:
 
     @classmethod
     def from_npz(cls, path: Path, plane: str, keys: list[str]) -> SlabResult:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             index, start, stop = (int(v) for v in data["meta"])
             classes = {}
             for key in keys:
