@@ -42,34 +42,43 @@ class Task:
     """Units of progress this task stands for (e.g. slices of a slab)."""
 
 
-def _run_task(task: Task, worker_device: bool = False) -> Any:
-    """Drain one task (on a Dask worker)."""
-    kwargs = dict(task.kwargs)
-    if worker_device:
-        kwargs["device"] = _worker_device()
-    gen = task.func(*task.args, **kwargs)
+def _run_task(func: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, Any]:
+    """Drain one task on a Dask worker; returns (worker name, result).
+
+    The task's arguments are passed at the top level so that Dask replaces
+    futures among them (a scattered input volume) by their values.
+    """
+    try:
+        from distributed import get_worker
+
+        worker = str(get_worker().name)
+    except (ImportError, ValueError):  # pragma: no cover
+        worker = "?"
+    gen = func(*args, **kwargs)
     if hasattr(gen, "__next__"):
-        return drain(gen)
-    return gen
+        return worker, drain(gen)
+    return worker, gen
 
 
-def _worker_device() -> str | None:
-    """The GPU of this Dask worker: worker ``k`` of a local cluster uses GPU ``k``."""
+def worker_device() -> str | None:
+    """The GPU a Dask worker should use (worker ``k`` of a local cluster: GPU ``k``).
+
+    None outside a Dask worker, or without CUDA: the model then picks its device.
+    """
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return None
     try:
         import torch
     except ImportError:  # pragma: no cover
         return None
     if not torch.cuda.is_available():
         return None
-    count = torch.cuda.device_count()
-    try:
-        from distributed import get_worker
-
-        name = get_worker().name
-        index = int(name) if str(name).isdigit() else abs(hash(name))
-    except (ImportError, ValueError):
-        index = 0
-    return f"cuda:{index % count}"
+    index = int(name) if str(name).isdigit() else sum(map(ord, str(name)))
+    return f"cuda:{index % torch.cuda.device_count()}"
 
 
 class InlineExecutor:
@@ -80,6 +89,7 @@ class InlineExecutor:
 
     def __init__(self, cancel: CancelToken | None = None) -> None:
         self.cancel = cancel
+        self.workers_used = {"this process"}
 
     def run(self, tasks: Sequence[Task], stage: str, on_result: Callable[[int, Any], None] | None = None) -> Work[list[Any]]:
         total = sum(t.weight for t in tasks)
@@ -119,6 +129,7 @@ class DaskExecutor:
         self.cluster = cluster
         self.cancel = cancel
         self.description = f"Dask scheduler {client.scheduler.address}"
+        self.workers_used: set[str] = set()
 
     @property
     def n_workers(self) -> int:
@@ -132,7 +143,7 @@ class DaskExecutor:
             return []
         yield ProgressEvent(stage, 0, total, f"{len(tasks)} tasks on {self.n_workers} workers")
         futures = [
-            self.client.submit(_run_task, t, True, pure=False, key=f"tamale-{stage}-{k}-{time.monotonic_ns()}")
+            self.client.submit(_run_task, t.func, *t.args, **t.kwargs, pure=False, key=f"tamale-{stage}-{k}-{time.monotonic_ns()}")
             for k, t in enumerate(tasks)
         ]
         index = {f.key: k for k, f in enumerate(futures)}
@@ -149,7 +160,8 @@ class DaskExecutor:
                     continue
                 for fut in finished:
                     k = index[fut.key]
-                    results[k] = fut.result()
+                    worker, results[k] = fut.result()
+                    self.workers_used.add(worker)
                     done += tasks[k].weight
                     if on_result is not None:
                         on_result(k, results[k])

@@ -31,7 +31,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +353,12 @@ def iter_segment_slab(
     work arrays of an in-memory run). Without a sink, the task writes to the
     zarr store named in ``task.store``, or keeps the pieces in the result.
     """
+    if task.device is None:
+        from tamale.inference.executor import worker_device
+
+        device = worker_device()
+        if device is not None:
+            task = replace(task, device=device)
     median = StreamingMedian(task.length, task.median, outputs=task.outputs)
     needed = median.needed_inputs()
     if sink is None:

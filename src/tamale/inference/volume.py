@@ -305,7 +305,12 @@ def iter_segment_volume(
             store.fail()
             raise
         result.voxel_size = tuple(voxel_size) if voxel_size is not None else None  # type: ignore[assignment]
-        result.metadata = dict(info, n_objects=result.n_objects)
+        result.metadata = dict(
+            info,
+            n_objects=result.n_objects,
+            executor=executor.description,
+            workers_used=sorted(executor.workers_used),
+        )
         store.finish({"n_objects": result.n_objects, "parameters": info["parameters"], "run": info["run"]})
         if isinstance(store, ZarrStore):
             import zarr
