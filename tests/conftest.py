@@ -33,3 +33,56 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real EM data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def make_tiny_model(tamale_home: Path):
+    """Factory registering a tiny random-weight model in this test's TAMALE_HOME.
+
+    ``make_tiny_model(name="tiny-test", classes=None, preset="tiny", seed=0)`` saves
+    the preset's randomly initialised weights (safetensors, seeded) and a tamale card
+    under ``tamale._paths.models_dir()/<name>/``, tells the registry (open model
+    dropdowns refresh) and returns the name. ``classes`` is a list of
+    ``(id, name, kind)`` tuples; the default is one instance class (mitochondria).
+    """
+
+    def make(
+        name: str = "tiny-test",
+        classes: list[tuple[int, str, str]] | None = None,
+        preset: str = "tiny",
+        seed: int = 0,
+        **card_fields,
+    ) -> str:
+        import torch
+
+        from tamale._paths import models_dir
+        from tamale.models import build_model, save_weights
+        from tamale.registry import ModelCard, notify_changed, save_card
+
+        specs = classes or [(1, "mitochondria", "instance")]
+        folder = models_dir() / name
+        folder.mkdir(parents=True, exist_ok=True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            n_out = 1 if len(specs) == 1 else len(specs) + 1
+            model = build_model(preset, num_classes=n_out)
+        sha = save_weights(model, folder / "weights.safetensors")
+        card = ModelCard(
+            name=name,
+            architecture=preset,
+            weights={"uri": "weights.safetensors", "sha256": sha},
+            classes=[{"id": i, "name": n, "kind": k} for i, n, k in specs],
+            padding_factor=model.padding_factor,
+            **card_fields,
+        )
+        save_card(card, folder / "card.yaml")
+        notify_changed()
+        return name
+
+    return make
+
+
+@pytest.fixture
+def tiny_model(make_tiny_model) -> str:
+    """Name of a tiny random-weight one-class model registered in this test's TAMALE_HOME."""
+    return make_tiny_model()
