@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from tamale.inference._config2d import Inference2DConfig
+from tamale.inference.config import Inference2DConfig
 
 __all__ = ["PLANES", "SLAB_PARAMETERS", "Inference3DConfig"]
 
@@ -24,11 +24,14 @@ SLAB_PARAMETERS = (
     "downsampling",
     "confidence_thr",
     "center_confidence_thr",
-    "min_distance_object_centers",
+    "centers_min_distance",
+    "top_k",
     "fine_boundaries",
     "semantic_only",
     "label_divisor",
+    "stuff_area",
     "use_quantized",
+    "batch_size",
     "median_slices",
     "plane",
 )
@@ -36,7 +39,14 @@ SLAB_PARAMETERS = (
 
 
 class Inference3DConfig(Inference2DConfig):
-    """Stack and ortho-plane inference parameters (2D parameters included)."""
+    """Stack and ortho-plane inference parameters (2D parameters included).
+
+    Of the 2D parameters, ``batch_mode``, ``tile_size`` and ``tile_overlap`` are not
+    used: every slice is segmented whole (as in empanada-napari); ``batch_size`` is
+    the number of slices per forward pass, and ``split_disconnected`` is always on
+    (the pieces of a 2D instance are linked separately, then joined again in 3D
+    when they overlap the same object).
+    """
 
     plane: Literal["xy", "xz", "yz", "ortho"] = "xy"
     """Slicing plane: segment xy, xz or yz slices, or all three and keep their consensus (ortho)."""

@@ -149,12 +149,12 @@ def _normalize_chunks(chunks: Any, shape: tuple[int, int, int]) -> tuple[int, in
     return tuple(min(c, s) for c, s in zip(chunks, shape))  # type: ignore[return-value]
 
 
-def _resolve_factory(model: Any, config: Inference3DConfig) -> SegmenterFactory:
+def _resolve_factory(model: Any, config: Inference3DConfig, source: VolumeSource) -> SegmenterFactory:
     if isinstance(model, SegmenterFactory):
         return model
     from tamale.inference.model_factory import model_factory
 
-    return model_factory(model, config)
+    return model_factory(model, config, source)
 
 
 def _effective_classes(factory: SegmenterFactory, config: Inference3DConfig) -> tuple[ClassInfo, ...]:
@@ -202,7 +202,6 @@ def iter_segment_volume(
     voxel_size: tuple[float, float, float] | None = None,
     unit: str | None = None,
     name: str | None = None,
-    batch_size: int | None = None,
     slab_size: int | None = None,
     cancel: CancelToken | None = None,
 ) -> Work[VolumeResult]:
@@ -228,15 +227,13 @@ def iter_segment_volume(
     voxel_size : (z, y, x), optional
         Physical voxel size: recorded in the output, and used to warn about
         xz / yz / ortho-plane inference on anisotropic voxels.
-    batch_size : int, optional
-        Slices per model call (default 4, 8 on a GPU).
     slab_size : int, optional
         Slices per slab (default: 128 in one process, a few slabs per worker).
     """
     config = config if config is not None else Inference3DConfig()
     source = open_volume(volume, name=name)
     _check_volume(source, config)
-    factory = _resolve_factory(model, config)
+    factory = _resolve_factory(model, config, source)
     classes = _effective_classes(factory, config)
     planes = config.planes
     message = anisotropy_message(voxel_size, config.plane)
@@ -250,9 +247,7 @@ def iter_segment_volume(
     shape = source.shape
     chunks_t = _normalize_chunks(run_opts.get("chunks", chunks), shape)
     align = int(run_opts.get("align") or math.gcd(8, *chunks_t))
-    batch = int(run_opts.get("batch_size") or batch_size or (8 if _cuda(config) else 4))
-    if batch < 1:
-        raise TamaleInputError(f"batch size must be at least 1, got {batch}")
+    batch = config.batch_size
 
     info: dict[str, Any] = {
         "model": factory.describe(),
@@ -279,7 +274,7 @@ def iter_segment_volume(
             or _default_slab_size(max(shape), executor.n_workers, align, inline)
         )
         slab = max(align, (slab // align) * align)
-        info["run"] = {"chunks": list(chunks_t), "align": align, "batch_size": batch, "slab_size": slab}
+        info["run"] = {"chunks": list(chunks_t), "align": align, "slab_size": slab}
         layout = RunLayout(
             shape=shape,
             chunks=chunks_t,
@@ -319,17 +314,6 @@ def iter_segment_volume(
             result.labels = {c.name: group[f"labels/{c.key}/0"] for c in classes}
             result.panoptic = {p: group[f"labels/panoptic_{p}/0"] for p in layout.panoptic_planes}
         return result
-
-
-def _cuda(config: Inference3DConfig) -> bool:
-    if not config.use_gpu:
-        return False
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:  # pragma: no cover
-        return False
 
 
 def _ref(store: Any, kind: str, plane: str | None, key: str) -> ArrayRef:

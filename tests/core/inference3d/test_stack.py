@@ -21,7 +21,9 @@ def cfg(**kw):
 @pytest.mark.parametrize("median", [1, 3, 5])
 def test_stack_equals_reference_pipeline(panoptic_volume, echo, plane, axis, median):
     config = cfg(plane=plane, median_slices=median)
-    result = segment_volume(panoptic_volume, echo, config, slab_size=8, batch_size=3)
+    result = segment_volume(
+        panoptic_volume, echo, config.model_copy(update={"batch_size": 3}), slab_size=8
+    )
     expected = reference_stack(panoptic_volume, axis, median, 20, 2)
     np.testing.assert_array_equal(result.labels["mito"], expected["mito"])
     np.testing.assert_array_equal(result.labels["er"], expected["er"])
@@ -50,7 +52,12 @@ def test_zarr_output_equals_memory_and_slab_borders_keep_ids(
     mem = segment_volume(panoptic_volume, echo, config, slab_size=64)
     out = tmp_path / "run.zarr"
     res = segment_volume(
-        panoptic_volume, echo, config, out=out, chunks=chunks, slab_size=slab_size, batch_size=batch
+        panoptic_volume,
+        echo,
+        config.model_copy(update={"batch_size": batch}),
+        out=out,
+        chunks=chunks,
+        slab_size=slab_size,
     )
     for name in ("mito", "er"):
         np.testing.assert_array_equal(res.labels[name][:], mem.labels[name])

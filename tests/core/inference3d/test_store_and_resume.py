@@ -18,7 +18,7 @@ from tamale.inference.volume import iter_segment_volume, segment_volume
 from tamale.inference.volume_store import free_store_path, is_tamale_store, read_store_info
 from tamale.progress import Cancelled, CancelToken, drain
 
-CFG = Inference3DConfig(median_slices=3, min_size=20, min_extent=2, label_divisor=DIV)
+CFG = Inference3DConfig(median_slices=3, min_size=20, min_extent=2, label_divisor=DIV, batch_size=2)
 
 
 class Killed(Exception):
@@ -129,7 +129,7 @@ def test_resume_after_a_simulated_kill_gives_the_same_result(tmp_path, panoptic_
     out = tmp_path / "seg.zarr"
     dying = DyingEcho(classes=TWO_CLASSES, label_divisor=DIV, die_after=5)
     with pytest.raises(Killed):
-        segment_volume(panoptic_volume, dying, config, out=out, slab_size=8, batch_size=2)
+        segment_volume(panoptic_volume, dying, config, out=out, slab_size=8)
     info = read_store_info(out)
     assert info["status"] == "incomplete"
     done_before = sorted((out / "_work" / "xy" / "slabs").glob("*.npz"))
@@ -152,7 +152,7 @@ def test_resume_after_a_simulated_kill_gives_the_same_result(tmp_path, panoptic_
             return Counting(self)
 
     counting = CountingEcho(classes=TWO_CLASSES, label_divisor=DIV)
-    segment_volume(panoptic_volume, counting, config, slab_size=8, batch_size=2)
+    segment_volume(panoptic_volume, counting, config, slab_size=8)
     full = sum(predicted)
     predicted.clear()
     res = segment_volume(panoptic_volume, counting, config, out=out, if_exists="resume")
@@ -205,7 +205,7 @@ def test_a_slab_file_cut_short_is_recomputed(tmp_path, panoptic_volume, echo):
     out = tmp_path / "seg.zarr"
     dying = DyingEcho(classes=TWO_CLASSES, label_divisor=DIV, die_after=6)
     with pytest.raises(Killed):
-        segment_volume(panoptic_volume, dying, CFG, out=out, slab_size=8, batch_size=2)
+        segment_volume(panoptic_volume, dying, CFG, out=out, slab_size=8)
     slab_files = sorted((out / "_work" / "xy" / "slabs").glob("*.npz"))
     slab_files[0].write_bytes(slab_files[0].read_bytes()[:100])  # torn write
     res = segment_volume(panoptic_volume, echo, CFG, out=out, if_exists="resume")
