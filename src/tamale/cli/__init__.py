@@ -21,7 +21,7 @@ from tamale.progress import Cancelled
 __all__ = ["build_parser", "main"]
 
 # module names (in this package) that provide subcommands, in help order
-COMMAND_MODULES: tuple[str, ...] = ("demo", "infer2d")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "infer2d", "infer3d")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,7 +91,9 @@ class InlineExecutor:
         self.cancel = cancel
         self.workers_used = {"this process"}
 
-    def run(self, tasks: Sequence[Task], stage: str, on_result: Callable[[int, Any], None] | None = None) -> Work[list[Any]]:
+    def run(
+        self, tasks: Sequence[Task], stage: str, on_result: Callable[[int, Any], None] | None = None
+    ) -> Work[list[Any]]:
         total = sum(t.weight for t in tasks)
         done = 0
         results = []
@@ -135,7 +137,9 @@ class DaskExecutor:
     def n_workers(self) -> int:
         return max(1, len(self.client.scheduler_info().get("workers", {})))
 
-    def run(self, tasks: Sequence[Task], stage: str, on_result: Callable[[int, Any], None] | None = None) -> Work[list[Any]]:
+    def run(
+        self, tasks: Sequence[Task], stage: str, on_result: Callable[[int, Any], None] | None = None
+    ) -> Work[list[Any]]:
         from distributed import as_completed
 
         total = sum(t.weight for t in tasks)
@@ -143,7 +147,14 @@ class DaskExecutor:
             return []
         yield ProgressEvent(stage, 0, total, f"{len(tasks)} tasks on {self.n_workers} workers")
         futures = [
-            self.client.submit(_run_task, t.func, *t.args, **t.kwargs, pure=False, key=f"tamale-{stage}-{k}-{time.monotonic_ns()}")
+            self.client.submit(
+                _run_task,
+                t.func,
+                *t.args,
+                **t.kwargs,
+                pure=False,
+                key=f"tamale-{stage}-{k}-{time.monotonic_ns()}",
+            )
             for k, t in enumerate(tasks)
         ]
         index = {f.key: k for k, f in enumerate(futures)}
@@ -237,7 +248,9 @@ def open_executor(
                 "check the address and that the scheduler is running"
             ) from None
         except ValueError as exc:
-            raise TamaleInputError(f"{scheduler!r} is not a Dask scheduler address: {exc}") from None
+            raise TamaleInputError(
+                f"{scheduler!r} is not a Dask scheduler address: {exc}"
+            ) from None
     executor = DaskExecutor(client, cluster, cancel)
     try:
         yield executor

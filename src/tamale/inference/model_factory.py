@@ -53,7 +53,10 @@ def volume_normalizer(source: Any, card: ModelCard) -> Normalizer:
     planes = np.unique(np.linspace(0, z - 1, n_slices).round().astype(int))
     step = max(1, int(np.ceil(np.sqrt(y * x * len(planes) / _SAMPLE_PIXELS))))
     sample = np.stack(
-        [source.read((slice(p, p + 1), slice(None, None, step), slice(None, None, step)))[0] for p in planes]
+        [
+            source.read((slice(p, p + 1), slice(None, None, step), slice(None, None, step)))[0]
+            for p in planes
+        ]
     )
     return make_normalizer(sample, card.norms)
 
@@ -131,16 +134,16 @@ class ModelSegmenterFactory:
         }
 
 
-def model_factory(model: str | ModelCard, config: Inference2DConfig, source: Any) -> ModelSegmenterFactory:
+def model_factory(
+    model: str | ModelCard, config: Inference2DConfig, source: Any
+) -> ModelSegmenterFactory:
     """The factory for a registered model name (or a card) and the volume ``source``."""
     if isinstance(model, str):
         card = get_card(model)
     elif isinstance(model, ModelCard):
         card = model
     else:
-        raise TamaleInputError(
-            f"expected a model name or a ModelCard, got {type(model).__name__}"
-        )
+        raise TamaleInputError(f"expected a model name or a ModelCard, got {type(model).__name__}")
     classes = tuple(ClassInfo(c.id, c.name, c.kind) for c in card.classes)
     return ModelSegmenterFactory(
         card=card,

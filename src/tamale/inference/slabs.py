@@ -156,7 +156,10 @@ class SlabResult:
                     boxes=_split(data[f"{key}/boxes"], counts),
                     overlaps=list(
                         zip(
-                            *(_split(data[f"{key}/{n}"], ov_counts) for n in ("ov_prev", "ov_cur", "ov_n"))
+                            *(
+                                _split(data[f"{key}/{n}"], ov_counts)
+                                for n in ("ov_prev", "ov_cur", "ov_n")
+                            )
                         )
                     ),
                     first=data[f"{key}/first"],
@@ -365,7 +368,9 @@ def iter_segment_slab(
         sink = _ZarrSink(task.store, task.plane) if task.store else _Collect(task)
     writer = _PieceWriter(task, sink)
     div = task.label_divisor
-    result = SlabResult(task.plane, task.index, task.outputs, {c.key: SlabClass() for c in task.classes})
+    result = SlabResult(
+        task.plane, task.index, task.outputs, {c.key: SlabClass() for c in task.classes}
+    )
     previous: dict[str, np.ndarray] = {}
     held: dict[int, Any] = {}
 

@@ -145,11 +145,15 @@ def _normalize_chunks(chunks: Any, shape: tuple[int, int, int]) -> tuple[int, in
         chunks = (chunks,) * 3
     chunks = tuple(int(c) for c in chunks)
     if len(chunks) != 3 or min(chunks) < 1:
-        raise TamaleInputError(f"chunk size must be one positive number or three (z, y, x), got {chunks}")
+        raise TamaleInputError(
+            f"chunk size must be one positive number or three (z, y, x), got {chunks}"
+        )
     return tuple(min(c, s) for c, s in zip(chunks, shape))  # type: ignore[return-value]
 
 
-def _resolve_factory(model: Any, config: Inference3DConfig, source: VolumeSource) -> SegmenterFactory:
+def _resolve_factory(
+    model: Any, config: Inference3DConfig, source: VolumeSource
+) -> SegmenterFactory:
     if isinstance(model, SegmenterFactory):
         return model
     from tamale.inference.model_factory import model_factory
@@ -157,7 +161,9 @@ def _resolve_factory(model: Any, config: Inference3DConfig, source: VolumeSource
     return model_factory(model, config, source)
 
 
-def _effective_classes(factory: SegmenterFactory, config: Inference3DConfig) -> tuple[ClassInfo, ...]:
+def _effective_classes(
+    factory: SegmenterFactory, config: Inference3DConfig
+) -> tuple[ClassInfo, ...]:
     classes = tuple(factory.classes)
     if config.semantic_only:
         classes = tuple(ClassInfo(c.id, c.name, "semantic") for c in classes)
@@ -173,7 +179,11 @@ def _check_volume(source: VolumeSource, config: Inference3DConfig) -> None:
         if min(h, w) // config.downsampling < MIN_SLICE:
             raise TamaleInputError(
                 f"the {plane} slices of this volume are {h}x{w} pixels"
-                + (f", {h // config.downsampling}x{w // config.downsampling} after downsampling" if config.downsampling > 1 else "")
+                + (
+                    f", {h // config.downsampling}x{w // config.downsampling} after downsampling"
+                    if config.downsampling > 1
+                    else ""
+                )
                 + f": too small to segment (at least {MIN_SLICE} pixels per side). "
                 "Choose another plane or less downsampling."
             )
@@ -306,7 +316,9 @@ def iter_segment_volume(
             executor=executor.description,
             workers_used=sorted(executor.workers_used),
         )
-        store.finish({"n_objects": result.n_objects, "parameters": info["parameters"], "run": info["run"]})
+        store.finish(
+            {"n_objects": result.n_objects, "parameters": info["parameters"], "run": info["run"]}
+        )
         if isinstance(store, ZarrStore):
             import zarr
 
@@ -385,7 +397,9 @@ def _run(
             kwargs: dict[str, Any] = {}
             if inline:
                 kwargs = {"sink": store.sink(plane), "cancel": cancel}
-            tasks.append(Task(iter_segment_slab, (task, factory, shared_source), kwargs, weight=len(outputs)))
+            tasks.append(
+                Task(iter_segment_slab, (task, factory, shared_source), kwargs, weight=len(outputs))
+            )
         if not tasks:
             continue
 
@@ -438,8 +452,14 @@ def _run(
             table, offsets = slice_lut(luts)
             dest_kind = "output" if len(planes) == 1 else "plane"
             src, dst = _ref(store, "work", plane, c.key), _ref(store, dest_kind, plane, c.key)
-            for regions in block_groups(shape, layout.output_chunks, 3 * executor.n_workers if not inline else 10**9):
-                relabel_tasks.append(Task(iter_relabel, (src, dst, regions, table, offsets, axis), weight=len(regions)))
+            for regions in block_groups(
+                shape, layout.output_chunks, 3 * executor.n_workers if not inline else 10**9
+            ):
+                relabel_tasks.append(
+                    Task(
+                        iter_relabel, (src, dst, regions, table, offsets, axis), weight=len(regions)
+                    )
+                )
             yield ProgressEvent(f"link:{plane}", ci + 1, len(classes))
         yield from passes.run(relabel_tasks, f"write:{plane}" if len(planes) > 1 else "write")
         if len(planes) == 1:
@@ -447,14 +467,19 @@ def _run(
 
     # 4. ortho-plane consensus ------------------------------------------------------------
     if len(planes) > 1:
-        groups = block_groups(shape, layout.output_chunks, 3 * executor.n_workers if not inline else 10**9)
+        groups = block_groups(
+            shape, layout.output_chunks, 3 * executor.n_workers if not inline else 10**9
+        )
         for c in classes:
             views = tuple(_ref(store, "plane", p, c.key) for p in planes)
             dst = _ref(store, "output", None, c.key)
             if c.kind == "instance":
                 max_id = max(plane_counts[(p, c.key)] for p in planes)
                 tables = yield from passes.run(
-                    [Task(iter_consensus_table, (views, g, shape, max_id), weight=len(g)) for g in groups],
+                    [
+                        Task(iter_consensus_table, (views, g, shape, max_id), weight=len(g))
+                        for g in groups
+                    ],
                     f"consensus:{c.name}",
                 )
                 table = TripleTable(shape, max_id)
@@ -475,11 +500,20 @@ def _run(
                 plan = None
                 n_objects[c.name] = int(any(plane_counts[(p, c.key)] for p in planes))
             yield from passes.run(
-                [Task(iter_consensus_write, (views, dst, g, plan, config.vote_threshold), weight=len(g)) for g in groups],
+                [
+                    Task(
+                        iter_consensus_write,
+                        (views, dst, g, plan, config.vote_threshold),
+                        weight=len(g),
+                    )
+                    for g in groups
+                ],
                 f"write:{c.name}",
             )
         for plane in layout.panoptic_planes:
-            parts = [(_ref(store, "plane", plane, c.key), c.id, c.kind == "instance") for c in classes]
+            parts = [
+                (_ref(store, "plane", plane, c.key), c.id, c.kind == "instance") for c in classes
+            ]
             dst = _ref(store, "panoptic", plane, "")
             yield from passes.run(
                 [Task(iter_panoptic, (parts, dst, g, div), weight=len(g)) for g in groups],
@@ -508,4 +542,6 @@ def segment_volume(
     **kwargs: Any,
 ) -> VolumeResult:
     """Run :func:`iter_segment_volume` to the end (same arguments)."""
-    return drain(iter_segment_volume(volume, model, config, cancel=cancel, **kwargs), progress, cancel)
+    return drain(
+        iter_segment_volume(volume, model, config, cancel=cancel, **kwargs), progress, cancel
+    )

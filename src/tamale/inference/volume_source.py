@@ -161,7 +161,11 @@ def _channel_layout(shape: tuple[int, ...], channel_axis: int | None) -> tuple[i
         ones = [i for i, s in enumerate(shape) if s == 1]
         if len(ones) == 1:
             return ones[0], ""
-        small = [i for i in (0, 3) if 2 <= shape[i] <= 4 and min(shape[j] for j in range(4) if j != i) > 4]
+        small = [
+            i
+            for i in (0, 3)
+            if 2 <= shape[i] <= 4 and min(shape[j] for j in range(4) if j != i) > 4
+        ]
         if len(small) == 1:
             return small[0], ""
     return None, "bad"
@@ -190,6 +194,8 @@ def open_volume(
     channel, channel_axis : int
         Which channel of a 4D array to use, and (optionally) its axis.
     """
+    if isinstance(data, VolumeSource):
+        return data
     path = key = None
     if isinstance(data, (str, Path)):
         p = Path(data).expanduser()
@@ -206,7 +212,9 @@ def open_volume(
     elif isinstance(data, (list, tuple)):
         lvl = 0 if level is None else level
         if not 0 <= lvl < len(data):
-            raise TamaleInputError(f"the pyramid has {len(data)} levels; level {lvl} does not exist")
+            raise TamaleInputError(
+                f"the pyramid has {len(data)} levels; level {lvl} does not exist"
+            )
         array = data[lvl]
     else:
         array = data

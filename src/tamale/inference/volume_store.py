@@ -40,7 +40,7 @@ import numpy as np
 
 from tamale import __version__
 from tamale.errors import TamaleInputError
-from tamale.inference.slabs import SlabResult, slab_result_path, work_array_path
+from tamale.inference.slabs import SlabResult, work_array_path
 from tamale.inference.slice_model import ClassInfo
 
 __all__ = [
@@ -145,7 +145,10 @@ def _ome_label_attrs(name: str, voxel_size: tuple[float, ...] | None, unit: str 
                     "name": name,
                     "axes": axes,
                     "datasets": [
-                        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+                        {
+                            "path": "0",
+                            "coordinateTransformations": [{"type": "scale", "scale": scale}],
+                        }
                     ],
                 }
             ],
@@ -246,7 +249,7 @@ class ZarrStore:
                     continue
                 try:
                     result = SlabResult.from_npz(f, plane, keys)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     continue  # a file cut short by a kill: that slab runs again
                 done[result.index] = result
         return done
@@ -370,7 +373,9 @@ def open_run_store(
             group = zarr.open_group(str(path), mode="r+")
             return ZarrStore(path, group, layout, existing)
         else:
-            raise ValueError(f"if_exists must be 'error', 'overwrite' or 'resume', not {if_exists!r}")
+            raise ValueError(
+                f"if_exists must be 'error', 'overwrite' or 'resume', not {if_exists!r}"
+            )
     elif if_exists == "resume":
         raise TamaleInputError(f"cannot resume {path}: it does not exist")
     _check_writable(path)

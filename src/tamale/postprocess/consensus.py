@@ -55,15 +55,12 @@ __all__ = [
 ]
 
 
-def iter_blocks(
-    shape: tuple[int, ...], block: tuple[int, ...]
-) -> Iterator[tuple[slice, ...]]:
+def iter_blocks(shape: tuple[int, ...], block: tuple[int, ...]) -> Iterator[tuple[slice, ...]]:
     """Slices of a regular grid of blocks covering ``shape`` (C order)."""
     grids = [range(0, s, b) for s, b in zip(shape, block)]
     for origin in np.ndindex(*[len(g) for g in grids]):
         yield tuple(
-            slice(g[i], min(g[i] + b, s))
-            for g, i, b, s in zip(grids, origin, block, shape)
+            slice(g[i], min(g[i] + b, s)) for g, i, b, s in zip(grids, origin, block, shape)
         )
 
 
@@ -101,9 +98,7 @@ class TripleTable:
         ab = codes // self.base
         return ab // self.base, ab % self.base, c
 
-    def add(
-        self, a: np.ndarray, b: np.ndarray, c: np.ndarray, region: tuple[slice, ...]
-    ) -> None:
+    def add(self, a: np.ndarray, b: np.ndarray, c: np.ndarray, region: tuple[slice, ...]) -> None:
         """Count the triples of one block (``region`` locates it in the volume)."""
         fg = (a != 0) | (b != 0) | (c != 0)
         if not fg.any():
@@ -303,9 +298,7 @@ def plan_consensus(
     return ConsensusPlan(base, codes, final, n_objects)
 
 
-def apply_consensus(
-    plan: ConsensusPlan, a: np.ndarray, b: np.ndarray, c: np.ndarray
-) -> np.ndarray:
+def apply_consensus(plan: ConsensusPlan, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Final labels (uint32) of one block of the three views."""
     out = np.zeros(a.shape, np.uint32)
     fg = (a != 0) | (b != 0) | (c != 0)

@@ -165,7 +165,9 @@ class StreamingMedian:
         if index not in self._last_use:
             raise ValueError(f"slice {index} is not needed by outputs {self.outputs}")
         if index <= self._last_pushed:
-            raise ValueError(f"slices must be pushed in increasing order ({index} after {self._last_pushed})")
+            raise ValueError(
+                f"slices must be pushed in increasing order ({index} after {self._last_pushed})"
+            )
         self._last_pushed = index
         self._held[index] = probs
         done: list[tuple[int, Any]] = []

@@ -35,7 +35,10 @@ def reference_stack(pan: np.ndarray, axis: int, median: int, min_size: int, min_
     size[axis] = median
     out = {}
     cls = pan // DIV
-    probs = {c: ndi.median_filter((cls == c).astype(np.float32), size=size, mode="reflect") for c in (1, 2)}
+    probs = {
+        c: ndi.median_filter((cls == c).astype(np.float32), size=size, mode="reflect")
+        for c in (1, 2)
+    }
     best = np.where(probs[2] > probs[1], 2, 1)
     on = np.maximum(probs[1], probs[2]) >= 0.5
     klass = np.where(on, best, 0)

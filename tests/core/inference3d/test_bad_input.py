@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from conftest import DIV
 
+from conftest import DIV
 from tamale.errors import TamaleInputError
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.volume import AnisotropyWarning, anisotropy_message, segment_volume
@@ -52,9 +52,13 @@ def test_volume_smaller_than_the_padding_factor_is_padded_by_the_model(echo):
     res = segment_volume(np.full((3, 8, 8), DIV + 1, np.uint32), echo, CFG)
     assert res.labels["mito"].all()
     with pytest.raises(TamaleInputError, match="too small"):
-        segment_volume(np.zeros((2, 64, 64), np.uint32), echo, CFG.model_copy(update={"plane": "xz"}))
+        segment_volume(
+            np.zeros((2, 64, 64), np.uint32), echo, CFG.model_copy(update={"plane": "xz"})
+        )
     with pytest.raises(TamaleInputError, match="after downsampling"):
-        segment_volume(np.zeros((16, 16, 16), np.uint32), echo, CFG.model_copy(update={"downsampling": 8}))
+        segment_volume(
+            np.zeros((16, 16, 16), np.uint32), echo, CFG.model_copy(update={"downsampling": 8})
+        )
 
 
 def test_bad_paths_and_types(tmp_path, echo):
@@ -78,7 +82,12 @@ def test_scheduler_that_does_not_answer(tmp_path, echo, panoptic_volume):
     start = time.monotonic()
     with pytest.raises(TamaleInputError, match="could not reach the Dask scheduler"):
         segment_volume(
-            panoptic_volume, echo, CFG, out=tmp_path / "o.zarr", scheduler="tcp://127.0.0.1:9", scheduler_timeout=2
+            panoptic_volume,
+            echo,
+            CFG,
+            out=tmp_path / "o.zarr",
+            scheduler="tcp://127.0.0.1:9",
+            scheduler_timeout=2,
         )
     assert time.monotonic() - start < 30
     assert not (tmp_path / "o.zarr").exists()  # nothing half-written

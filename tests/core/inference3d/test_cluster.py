@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DIV
 
+from conftest import DIV
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.volume import segment_volume
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
 from tamale.errors import TamaleInputError

@@ -52,7 +52,21 @@ def test_short_volumes_that_empanada_truncated():
 
 def test_window_and_reflect():
     assert [reflect_index(i, 4) for i in range(-5, 10)] == [
-        3, 3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0, 0, 1
+        3,
+        3,
+        2,
+        1,
+        0,
+        0,
+        1,
+        2,
+        3,
+        3,
+        2,
+        1,
+        0,
+        0,
+        1,
     ]
     assert window_indices(0, 2, 5) == [1, 0, 0, 1, 1]
     assert window_indices(0, 1, 11) == [0] * 11

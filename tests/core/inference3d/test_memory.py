@@ -7,10 +7,11 @@ import tracemalloc
 import numpy as np
 import pytest
 import zarr
-DIV = 10_000
 
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.volume import segment_volume
+
+DIV = 10_000
 
 
 def grid_volume(path, n_slices_x: int) -> zarr.Array:
@@ -27,12 +28,16 @@ def grid_volume(path, n_slices_x: int) -> zarr.Array:
 
 
 def peak_bytes(volume, out) -> int:
-    config = Inference3DConfig(plane="yz", median_slices=3, min_size=0, min_extent=0, label_divisor=DIV)
+    config = Inference3DConfig(
+        plane="yz", median_slices=3, min_size=0, min_extent=0, label_divisor=DIV
+    )
     from tamale.inference.slice_model import LabelEchoFactory
 
     tracemalloc.start()
     try:
-        segment_volume(volume, LabelEchoFactory(label_divisor=DIV), config, out=out, chunks=32, slab_size=32)
+        segment_volume(
+            volume, LabelEchoFactory(label_divisor=DIV), config, out=out, chunks=32, slab_size=32
+        )
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -48,7 +48,9 @@ def test_cluster_and_zarr_equal_single_process(tiny_model, volume, tmp_path):
         slab_size=4,
         chunks=(4, 16, 16),
     )
-    np.testing.assert_array_equal(clustered.labels["mitochondria"][:], single.labels["mitochondria"])
+    np.testing.assert_array_equal(
+        clustered.labels["mitochondria"][:], single.labels["mitochondria"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DIV, reference_stack
 
+from conftest import DIV, reference_stack
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.slabs import plan_slabs
 from tamale.inference.volume import segment_volume
@@ -66,7 +66,11 @@ def test_zarr_output_equals_memory_and_slab_borders_keep_ids(
     crossing = [
         i
         for i in np.unique(mem.labels["mito"])
-        if i and any((mem.labels["mito"][b - 1] == i).any() and (mem.labels["mito"][b] == i).any() for b in borders)
+        if i
+        and any(
+            (mem.labels["mito"][b - 1] == i).any() and (mem.labels["mito"][b] == i).any()
+            for b in borders
+        )
     ]
     if slab_size < 16:
         assert crossing, "the test volume should have objects crossing the slab border"
@@ -84,7 +88,9 @@ def test_input_types(tmp_path, panoptic_volume, echo):
     tifffile.imwrite(tif, panoptic_volume)
     ctif = tmp_path / "vol_c.tif"
     tifffile.imwrite(ctif, panoptic_volume, compression="zlib")
-    z = zarr.create_array(str(tmp_path / "in.zarr"), shape=panoptic_volume.shape, chunks=(3, 7, 50), dtype="uint32")
+    z = zarr.create_array(
+        str(tmp_path / "in.zarr"), shape=panoptic_volume.shape, chunks=(3, 7, 50), dtype="uint32"
+    )
     z[:] = panoptic_volume
     inputs = [
         tif,
@@ -94,7 +100,9 @@ def test_input_types(tmp_path, panoptic_volume, echo):
         da.from_array(panoptic_volume, chunks=(5, 20, 20)),
         [panoptic_volume, panoptic_volume[::2, ::2, ::2]],  # pyramid: level 0
         panoptic_volume[..., None],  # trailing channel axis of 1
-        np.stack([panoptic_volume, np.zeros_like(panoptic_volume)], axis=-1),  # 2 channels, first used
+        np.stack(
+            [panoptic_volume, np.zeros_like(panoptic_volume)], axis=-1
+        ),  # 2 channels, first used
     ]
     for data in inputs:
         got = segment_volume(data, echo, config).labels["mito"]

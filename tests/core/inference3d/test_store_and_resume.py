@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import zarr
-from conftest import DIV, TWO_CLASSES
 
+from conftest import DIV, TWO_CLASSES
 from tamale.errors import TamaleInputError
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.slice_model import LabelEchoFactory, _EchoSegmenter
@@ -53,7 +53,13 @@ class DyingEcho(LabelEchoFactory):
 def test_store_layout_and_metadata(tmp_path, panoptic_volume, echo):
     out = tmp_path / "seg.zarr"
     res = segment_volume(
-        panoptic_volume, echo, CFG, out=out, chunks=(8, 16, 16), voxel_size=(2.0, 1.0, 1.0), unit="nanometer"
+        panoptic_volume,
+        echo,
+        CFG,
+        out=out,
+        chunks=(8, 16, 16),
+        voxel_size=(2.0, 1.0, 1.0),
+        unit="nanometer",
     )
     root = json.loads((out / "zarr.json").read_text())
     info = root["attributes"]["tamale"]
@@ -123,7 +129,9 @@ def test_unwritable_output_file_in_the_way(tmp_path, panoptic_volume, echo):
 
 
 @pytest.mark.parametrize("plane", ["xy", "ortho"])
-def test_resume_after_a_simulated_kill_gives_the_same_result(tmp_path, panoptic_volume, echo, plane):
+def test_resume_after_a_simulated_kill_gives_the_same_result(
+    tmp_path, panoptic_volume, echo, plane
+):
     config = CFG.model_copy(update={"plane": plane})
     expected = segment_volume(panoptic_volume, echo, config)
     out = tmp_path / "seg.zarr"
@@ -188,7 +196,13 @@ def test_resume_refuses_other_parameters_or_input(tmp_path, panoptic_volume, ech
     with pytest.raises(Cancelled):
         segment_volume(panoptic_volume, echo, CFG, out=out, cancel=token)
     with pytest.raises(TamaleInputError, match="slab_parameters"):
-        segment_volume(panoptic_volume, echo, CFG.model_copy(update={"median_slices": 5}), out=out, if_exists="resume")
+        segment_volume(
+            panoptic_volume,
+            echo,
+            CFG.model_copy(update={"median_slices": 5}),
+            out=out,
+            if_exists="resume",
+        )
     with pytest.raises(TamaleInputError, match="input"):
         segment_volume(panoptic_volume[:8], echo, CFG, out=out, if_exists="resume")
     # post-processing parameters may change on resume
