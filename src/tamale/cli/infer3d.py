@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from tamale.errors import TamaleInputError
@@ -146,27 +145,26 @@ def run(args: argparse.Namespace) -> int:
             f"{args.out} exists: pass --resume to finish an interrupted run, --overwrite to "
             f"start again, or another --out (e.g. {free_store_path(args.out)})"
         )
-    from tamale.inference.volume import AnisotropyWarning
     from tamale.inference.volume_source import open_volume
 
     volume = open_volume(args.volume, level=args.level, channel=args.channel)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AnisotropyWarning)  # shown on the progress line
-        result = segment_volume(
-            volume,
-            args.model,
-            config,
-            out=args.out,
-            if_exists=if_exists,
-            chunks=(chunks[0] if chunks and len(chunks) == 1 else chunks),
-            scheduler=args.scheduler,
-            n_workers=args.workers,
-            scheduler_timeout=args.scheduler_timeout,
-            voxel_size=voxel,
-            unit=args.unit,
-            slab_size=args.slab_size,
-            progress=TerminalProgress(),
-        )
+    # an anisotropy warning is printed on the progress line (warn=False)
+    result = segment_volume(
+        volume,
+        args.model,
+        config,
+        out=args.out,
+        if_exists=if_exists,
+        chunks=(chunks[0] if chunks and len(chunks) == 1 else chunks),
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        scheduler_timeout=args.scheduler_timeout,
+        voxel_size=voxel,
+        unit=args.unit,
+        slab_size=args.slab_size,
+        warn=False,
+        progress=TerminalProgress(),
+    )
     counts = ", ".join(f"{name}: {n}" for name, n in result.n_objects.items())
     print(f"wrote {result.store} ({counts})", file=sys.stderr)
     return 0

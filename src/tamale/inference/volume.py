@@ -213,6 +213,7 @@ def iter_segment_volume(
     unit: str | None = None,
     name: str | None = None,
     slab_size: int | None = None,
+    warn: bool = True,
     cancel: CancelToken | None = None,
 ) -> Work[VolumeResult]:
     """Segment a volume slice by slice (stack or ortho-plane); see module docstring.
@@ -239,6 +240,10 @@ def iter_segment_volume(
         xz / yz / ortho-plane inference on anisotropic voxels.
     slab_size : int, optional
         Slices per slab (default: 128 in one process, a few slabs per worker).
+    warn : bool
+        Raise an :class:`AnisotropyWarning` for xz / yz / ortho-plane inference on
+        anisotropic voxels (the message is also yielded as a progress message; the
+        plugin and CLI show that one and pass False).
     """
     config = config if config is not None else Inference3DConfig()
     source = open_volume(volume, name=name)
@@ -247,7 +252,7 @@ def iter_segment_volume(
     classes = _effective_classes(factory, config)
     planes = config.planes
     message = anisotropy_message(voxel_size, config.plane)
-    if message:
+    if message and warn:
         warnings.warn(message, AnisotropyWarning, stacklevel=2)
         yield ProgressEvent("setup", 0, None, "warning: " + message)
 
