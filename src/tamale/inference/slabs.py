@@ -7,9 +7,10 @@ consecutive slices. A slab task:
    on each side for the median filter -- in blocks aligned with the input's
    chunks (a yz slab of a z-chunked zarr reads each chunk once, not once per
    slice);
-2. runs the 2D model on batches of slices in a producer thread, handing raw
-   predictions to the consumer through a bounded queue (two batches), so the
-   device keeps working while the CPU filters, post-processes and links;
+2. runs the 2D model on batches of slices -- on a GPU in a producer thread that
+   hands raw predictions to the consumer through a bounded queue (two batches),
+   so the device keeps working while the CPU filters, post-processes and links
+   (on a CPU both would compete for the same cores, so it runs in line);
    batches are aligned to multiples of ``batch_size`` in the whole stack, so a
    slice is always predicted in the same batch whatever the slab layout
    (results do not depend on how the volume was cut);
@@ -85,6 +86,9 @@ class SlabTask:
     store: str | None = None
     """Zarr store of the run: pieces go to its work arrays, the result is saved there."""
     device: str | None = None
+    overlap: bool | None = None
+    """Predict in a producer thread while post-processing (None: only on a GPU; on a CPU
+    both would compete for the same cores)."""
 
     @property
     def axis(self) -> int:
@@ -218,49 +222,77 @@ class _BlockReader:
 _DONE = object()
 
 
-def _produce(
-    task: SlabTask,
-    source: VolumeSource,
-    factory: SegmenterFactory,
-    needed: list[int],
-    out: queue.Queue,
-    stop: threading.Event,
-) -> None:
-    """Producer thread: read batches, run the model, queue (index, raw) pairs."""
+def _predictions(
+    task: SlabTask, source: VolumeSource, segmenter: Any, needed: list[int]
+) -> Iterator[tuple[int, Any]]:
+    """Read batches, run the model, yield ``(index, raw)`` for the needed slices in order."""
+    reader = _BlockReader(source, task.axis, task.batch_size)
+    wanted = set(needed)
+    for batch in _slab_batches(needed, task.batch_size, task.length):
+        images = reader.read(batch)
+        for i, raw in zip(batch, segmenter.predict(images)):
+            if i in wanted:
+                yield i, raw
+
+
+def _produce(items: Iterator[tuple[int, Any]], out: queue.Queue, stop: threading.Event) -> None:
+    """Producer thread: run ``items`` ahead of the consumer, at most ``maxsize`` ahead."""
     try:
-        segmenter = build_cached(factory, task.device)
-        reader = _BlockReader(source, task.axis, task.batch_size)
-        wanted = set(needed)
-        for batch in _slab_batches(needed, task.batch_size, task.length):
+        for item in items:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
             if stop.is_set():
                 return
-            images = reader.read(batch)
-            raws = segmenter.predict(images)
-            for i, raw in zip(batch, raws):
-                if i in wanted:
-                    while not stop.is_set():
-                        try:
-                            out.put((i, raw), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
         out.put(_DONE)
     except BaseException as exc:  # handed to the consumer
         out.put(exc)
 
 
-def _consume(q: queue.Queue, stop: threading.Event, cancel: CancelToken | None) -> Iterator[Any]:
-    while True:
-        check(cancel)
-        try:
-            item = q.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        if item is _DONE:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+class _Prefetch:
+    """Iterate ``items`` in a producer thread through a bounded queue."""
+
+    def __init__(
+        self, items: Iterator[Any], size: int, name: str, cancel: CancelToken | None
+    ) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, size))
+        self.stop = threading.Event()
+        self.cancel = cancel
+        self.thread = threading.Thread(
+            target=_produce, args=(items, self.queue, self.stop), name=name, daemon=True
+        )
+        self.thread.start()
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            check(self.cancel)
+            try:
+                item = self.queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                self.thread.join(timeout=0.05)
+
+
+def _wants_overlap(task: SlabTask, segmenter: Any) -> bool:
+    if task.overlap is not None:
+        return task.overlap
+    device = getattr(segmenter, "device", None)
+    return device is not None and getattr(device, "type", str(device)) != "cpu"
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -374,19 +406,19 @@ def iter_segment_slab(
     previous: dict[str, np.ndarray] = {}
     held: dict[int, Any] = {}
 
-    q: queue.Queue = queue.Queue(maxsize=2 * max(1, task.batch_size))
-    stop = threading.Event()
-    producer = threading.Thread(
-        target=_produce,
-        args=(task, source, factory, needed, q, stop),
-        name=f"tamale-slab-{task.plane}-{task.index}",
-        daemon=True,
-    )
-    producer.start()
+    segmenter = build_cached(factory, task.device)
+    items: Any = _predictions(task, source, segmenter, needed)
+    prefetch = None
+    if _wants_overlap(task, segmenter):
+        # the device predicts the next batches while this thread post-processes
+        prefetch = _Prefetch(
+            items, 2 * task.batch_size, f"tamale-slab-{task.plane}-{task.index}", cancel
+        )
+        items = prefetch
     done = 0
     try:
-        segmenter = build_cached(factory, task.device)
-        for index, raw in _consume(q, stop, cancel):
+        for index, raw in items:
+            check(cancel)
             if index in task.outputs:
                 held[index] = raw
             for out_index, probs in median.push(index, segmenter.probabilities(raw)):
@@ -418,12 +450,8 @@ def iter_segment_slab(
                 yield ProgressEvent(task.stage, done, len(task.outputs))
         writer.flush(force=True)
     finally:
-        stop.set()
-        while producer.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                producer.join(timeout=0.05)
+        if prefetch is not None:
+            prefetch.close()
     if isinstance(sink, _Collect):
         for key, arr in sink.arrays.items():
             result.classes[key].pieces = arr

@@ -214,6 +214,7 @@ def iter_segment_volume(
     name: str | None = None,
     slab_size: int | None = None,
     warn: bool = True,
+    prefetch: bool | None = None,
     cancel: CancelToken | None = None,
 ) -> Work[VolumeResult]:
     """Segment a volume slice by slice (stack or ortho-plane); see module docstring.
@@ -240,21 +241,26 @@ def iter_segment_volume(
         xz / yz / ortho-plane inference on anisotropic voxels.
     slab_size : int, optional
         Slices per slab (default: 128 in one process, a few slabs per worker).
+    prefetch : bool, optional
+        Run the network in a producer thread ahead of post-processing (bounded
+        queue). Default: on a GPU only (on a CPU both compete for the cores).
     warn : bool
         Raise an :class:`AnisotropyWarning` for xz / yz / ortho-plane inference on
         anisotropic voxels (the message is also yielded as a progress message; the
         plugin and CLI show that one and pass False).
     """
     config = config if config is not None else Inference3DConfig()
+    yield ProgressEvent("setup", 0, None, "opening the volume and the model")
     source = open_volume(volume, name=name)
     _check_volume(source, config)
     factory = _resolve_factory(model, config, source)
     classes = _effective_classes(factory, config)
     planes = config.planes
     message = anisotropy_message(voxel_size, config.plane)
-    if message and warn:
-        warnings.warn(message, AnisotropyWarning, stacklevel=2)
-        yield ProgressEvent("setup", 0, None, "warning: " + message)
+    if message:
+        if warn:
+            warnings.warn(message, AnisotropyWarning, stacklevel=2)
+        yield ProgressEvent("warning", 0, None, message)
 
     # a run being resumed keeps the layout it started with
     stored = read_store_info(out) if (out is not None and if_exists == "resume") else None
@@ -309,7 +315,17 @@ def iter_segment_volume(
         )
         try:
             result = yield from _run(
-                source, factory, config, classes, layout, store, executor, batch, slab, cancel
+                source,
+                factory,
+                config,
+                classes,
+                layout,
+                store,
+                executor,
+                batch,
+                slab,
+                cancel,
+                prefetch,
             )
         except BaseException:
             store.fail()
@@ -363,6 +379,7 @@ def _run(
     batch: int,
     slab: int,
     cancel: CancelToken | None,
+    prefetch: bool | None = None,
 ) -> Work[VolumeResult]:
     shape = layout.shape
     zarr_store = isinstance(store, ZarrStore)
@@ -398,6 +415,7 @@ def _run(
                 classes=classes,
                 label_divisor=factory.label_divisor,
                 store=store.path if zarr_store else None,
+                overlap=prefetch,
             )
             kwargs: dict[str, Any] = {}
             if inline:

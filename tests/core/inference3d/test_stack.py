@@ -22,7 +22,11 @@ def cfg(**kw):
 def test_stack_equals_reference_pipeline(panoptic_volume, echo, plane, axis, median):
     config = cfg(plane=plane, median_slices=median)
     result = segment_volume(
-        panoptic_volume, echo, config.model_copy(update={"batch_size": 3}), slab_size=8
+        panoptic_volume,
+        echo,
+        config.model_copy(update={"batch_size": 3}),
+        slab_size=8,
+        prefetch=median == 3,  # the producer thread + bounded queue (the GPU path) too
     )
     expected = reference_stack(panoptic_volume, axis, median, 20, 2)
     np.testing.assert_array_equal(result.labels["mito"], expected["mito"])

@@ -192,9 +192,13 @@ def test_cancel_leaves_an_incomplete_store_that_resume_completes(tmp_path, panop
 def test_resume_refuses_other_parameters_or_input(tmp_path, panoptic_volume, echo):
     out = tmp_path / "seg.zarr"
     token = CancelToken()
-    token.cancel()
+
+    def stop(event):
+        if event.stage.startswith("slices"):
+            token.cancel()
+
     with pytest.raises(Cancelled):
-        segment_volume(panoptic_volume, echo, CFG, out=out, cancel=token)
+        segment_volume(panoptic_volume, echo, CFG, out=out, cancel=token, progress=stop)
     with pytest.raises(TamaleInputError, match="slab_parameters"):
         segment_volume(
             panoptic_volume,
