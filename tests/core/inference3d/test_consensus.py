@@ -145,3 +145,13 @@ def test_semantic_vote(vote):
     c = np.array([1, 0, 0, 0, 0])
     expected = {1: [1, 1, 1, 0, 1], 2: [1, 1, 0, 0, 0], 3: [1, 0, 0, 0, 0]}[vote]
     np.testing.assert_array_equal(vote_semantic(a, b, c, vote), expected)
+
+
+def test_a_view_that_merges_touching_objects_does_not_merge_them():
+    # empanada's merge_clusters lost its secondary edges; here xz merging D1 and D2 into one
+    # object changes nothing as long as the other views separate them
+    xy, xz, yz = views()
+    for vote in (1, 2, 3):
+        out = consensus_labels(xy, xz, yz, vote_threshold=vote)
+        d1, d2 = np.unique(out[D1]), np.unique(out[D2])
+        assert len(d1) == len(d2) == 1 and d1[0] != d2[0] and d1[0] and d2[0]
