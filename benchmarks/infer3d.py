@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from tamale.inference.config3d import Inference3DConfig
-from tamale.inference.model_factory import ModelSegmenter, ModelSegmenterFactory
+from tamale.inference.model_factory import ModelSegmenter, ModelSegmenterFactory, TiledRaw
 from tamale.inference.normalize import make_normalizer
 from tamale.inference.slice_model import ClassInfo, build_cached
 from tamale.postprocess import RawPrediction, make_targets
@@ -55,28 +55,32 @@ from tamale.registry import ModelCard
 class IdealOutputs(ModelSegmenter):
     """Runs the network on every batch, then returns outputs made from the input's ids."""
 
-    def predict(self, images: np.ndarray) -> list[RawPrediction]:
-        super().predict(images)  # the real forward pass: its cost is what we measure
-        out = []
-        for img in np.asarray(images):
-            ids = img.astype(np.int64)
-            t = make_targets(ids, stride=4)
-            pf = int(self.engine.padding_factor)
-            h, w = ids.shape
-            gh, gw = -(-h // pf) * pf // 4, -(-w // pf) * pf // 4
-            ctr = np.zeros((1, 1, gh, gw), np.float32)
-            off = np.zeros((1, 2, gh, gw), np.float32)
-            ctr[0, 0, : t.heatmap.shape[0], : t.heatmap.shape[1]] = t.heatmap
-            off[0, :, : t.offsets.shape[1], : t.offsets.shape[2]] = t.offsets
-            probs = (ids > 0).astype(np.float32)[None, None] * 0.9 + 0.05
-            out.append(
-                RawPrediction(
-                    torch.from_numpy(probs).to(self.device),
-                    torch.from_numpy(ctr).to(self.device),
-                    torch.from_numpy(off).to(self.device),
-                    stride=4,
-                )
-            )
+    def _ideal(self, ids: np.ndarray) -> RawPrediction:
+        t = make_targets(ids.astype(np.int64), stride=4)
+        pf = int(self.engine.padding_factor)
+        h, w = ids.shape
+        gh, gw = -(-h // pf) * pf // 4, -(-w // pf) * pf // 4
+        ctr = np.zeros((1, 1, gh, gw), np.float32)
+        off = np.zeros((1, 2, gh, gw), np.float32)
+        ctr[0, 0, : t.heatmap.shape[0], : t.heatmap.shape[1]] = t.heatmap
+        off[0, :, : t.offsets.shape[1], : t.offsets.shape[2]] = t.offsets
+        probs = (ids > 0).astype(np.float32)[None, None] * 0.9 + 0.05
+        return RawPrediction(
+            torch.from_numpy(probs).to(self.device),
+            torch.from_numpy(ctr).to(self.device),
+            torch.from_numpy(off).to(self.device),
+            stride=4,
+        )
+
+    def predict(self, images: np.ndarray) -> list[Any]:
+        raws = super().predict(images)  # the real forward pass: its cost is what we measure
+        out: list[Any] = []
+        for img, raw in zip(np.asarray(images), raws):
+            if isinstance(raw, TiledRaw):  # tiled slice: ideal outputs tile by tile
+                tiles = self.tiles(raw.shape)
+                out.append(TiledRaw([self._ideal(img[t.read]) for t in tiles], raw.shape))
+            else:
+                out.append(self._ideal(img))
         return out
 
 
@@ -136,20 +140,27 @@ def object_volume(shape: tuple[int, int, int], per_slice: int, seed: int = 0) ->
 
 
 def lattice_block(
-    region: tuple[slice, slice, slice], spacing: int = 24, seed: int = 0
+    region: tuple[slice, slice, slice], spacing: int = 48, seed: int = 0
 ) -> np.ndarray:
     """Procedural objects (jittered spheres on a lattice), computed for one block only."""
-    zz, yy, xx = np.meshgrid(*[np.arange(r.start, r.stop) for r in region], indexing="ij")
-    out = np.zeros(zz.shape, np.uint8)
-    cells = [np.arange(r.start // spacing - 1, r.stop // spacing + 2) for r in region]
+    origin = np.array([r.start for r in region])
+    shape = tuple(r.stop - r.start for r in region)
+    out = np.zeros(shape, np.uint8)
+    cells = [range(r.start // spacing - 1, r.stop // spacing + 2) for r in region]
     for cz in cells[0]:
         for cy in cells[1]:
             for cx in cells[2]:
-                rng = np.random.default_rng(abs(hash((int(cz), int(cy), int(cx), seed))) % 2**32)
-                c = (np.array([cz, cy, cx]) + 0.5 + rng.uniform(-0.2, 0.2, 3)) * spacing
+                rng = np.random.default_rng([seed, cz + 10**6, cy + 10**6, cx + 10**6])
+                c = (np.array([cz, cy, cx]) + 0.5 + rng.uniform(-0.2, 0.2, 3)) * spacing - origin
                 r = rng.uniform(0.25, 0.4) * spacing
+                lo = np.maximum(np.floor(c - r).astype(int), 0)
+                hi = np.minimum(np.ceil(c + r).astype(int) + 1, shape)
+                if np.any(hi <= lo):
+                    continue
+                zz, yy, xx = np.ogrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
                 inside = (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r * r
-                out[inside] = (int(cz) * 7 + int(cy) * 13 + int(cx) * 29) % 255 + 1
+                view = out[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+                view[inside] = (cz * 7 + cy * 13 + cx * 29) % 255 + 1
     return out
 
 
@@ -285,6 +296,7 @@ def case_memory(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     peaks = [r["peak_rss_mib"] for r in runs]
     return {
         "case": "stack inference to zarr, tiny preset, peak RSS per volume size",
+        "tile_size": args.tile_size,
         "runs": runs,
         "peak_growth": round(max(peaks) / min(peaks) - 1, 3),
         "goal": "peak within 20% from the smallest to the largest volume",
@@ -302,9 +314,12 @@ def main() -> None:
     parser.add_argument("--preset", default="panoptic_deeplab_r50", help="network (random weights)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--cpu", action="store_true", help="do not use a GPU")
-    parser.add_argument("--sizes", nargs="+", default=["64,64,64", "512,1024,1024"])
+    parser.add_argument("--sizes", nargs="+", default=["64,64,64", "64,1024,1024", "512,1024,1024"])
     parser.add_argument("--shape", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="tiny volumes (smoke test)")
+    parser.add_argument(
+        "--tile-size", type=int, default=256, help="memory case: tile side (model pixels)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

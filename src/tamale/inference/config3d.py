@@ -32,6 +32,8 @@ SLAB_PARAMETERS = (
     "stuff_area",
     "use_quantized",
     "batch_size",
+    "tile_size",
+    "tile_overlap",
     "median_slices",
     "plane",
 )
@@ -41,11 +43,11 @@ SLAB_PARAMETERS = (
 class Inference3DConfig(Inference2DConfig):
     """Stack and ortho-plane inference parameters (2D parameters included).
 
-    Of the 2D parameters, ``batch_mode``, ``tile_size`` and ``tile_overlap`` are not
-    used: every slice is segmented whole (as in empanada-napari); ``batch_size`` is
-    the number of slices per forward pass, and ``split_disconnected`` is always on
-    (the pieces of a 2D instance are linked separately, then joined again in 3D
-    when they overlap the same object).
+    Every 2D parameter applies to each slice: slices larger than ``tile_size`` are
+    segmented in overlapping tiles (the median filter then works tile by tile), and
+    ``batch_size`` is the number of slices (or tiles) per forward pass. ``batch_mode``
+    is not used, and ``split_disconnected`` is always on (the pieces of a 2D instance
+    are linked separately, then joined again in 3D when they overlap one object).
     """
 
     plane: Literal["xy", "xz", "yz", "ortho"] = "xy"

@@ -20,6 +20,7 @@ mapping, so the result does not depend on the slicing or on the slab layout.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -33,7 +34,8 @@ from tamale.inference.engine import card_key, get_engine, quantization_status
 from tamale.inference.normalize import Normalizer, make_normalizer
 from tamale.inference.predict import predict_raw
 from tamale.inference.slice_model import ClassInfo
-from tamale.postprocess import ClassTable, RawPrediction, panoptic_labels
+from tamale.inference.tiling import Tile, plan_tiles, stitch
+from tamale.postprocess import ClassTable, RawPrediction, panoptic_labels, renumber_instances
 from tamale.registry import ModelCard, get_card
 
 __all__ = ["ModelSegmenter", "ModelSegmenterFactory", "model_factory", "volume_normalizer"]
@@ -61,8 +63,27 @@ def volume_normalizer(source: Any, card: ModelCard) -> Normalizer:
     return make_normalizer(sample, card.norms)
 
 
+class TiledRaw(tuple):
+    """The raw predictions of a tiled slice: one per tile, plus the slice's shape."""
+
+    shape: tuple[int, int]
+
+    def __new__(cls, parts: Any, shape: tuple[int, int]) -> TiledRaw:
+        obj = super().__new__(cls, parts)
+        obj.shape = (int(shape[0]), int(shape[1]))
+        return obj
+
+
 class ModelSegmenter:
-    """A loaded model on one device, running the 2D pipeline's three steps."""
+    """A loaded model on one device, running the 2D pipeline's three steps.
+
+    Slices larger than ``config.tile_size`` (model-input pixels) are cut into the 2D
+    pipeline's overlapping tiles: a slice's raw prediction is then the tuple of its
+    tiles' predictions, the median filter works tile by tile (the tiles of every slice
+    are the same regions), and :meth:`panoptic` post-processes each tile and stitches
+    them (:func:`tamale.inference.tiling.stitch`), so objects crossing tile borders keep
+    one id and memory is bounded by the tile size, not the slice size.
+    """
 
     def __init__(self, factory: ModelSegmenterFactory, device: str | None) -> None:
         cfg = factory.config
@@ -83,26 +104,69 @@ class ModelSegmenter:
         table = ClassTable.from_classes(factory.card.classes)
         self.classes = table.semantic_only() if cfg.semantic_only else table
         self.classes.check_divisor(cfg.label_divisor)
+        self._tiles: dict[tuple[int, int], list[Tile]] = {}
 
-    def predict(self, images: np.ndarray) -> list[RawPrediction]:
-        x = torch.from_numpy(self.normalizer(np.asarray(images))).to(self.device)
+    def tiles(self, shape: tuple[int, int]) -> list[Tile]:
+        """The tiles of a slice of ``shape`` (one tile: not tiled)."""
+        if shape not in self._tiles:
+            self._tiles[shape] = plan_tiles(
+                shape,
+                downsampling=self.config.downsampling,
+                tile_size=self.config.tile_size,
+                overlap=self.config.tile_overlap,
+                align=math.lcm(self.engine.padding_factor, 4),
+            )
+        return self._tiles[shape]
+
+    def _forward(self, batch: np.ndarray) -> RawPrediction:
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         with torch.inference_mode():
-            raw = predict_raw(
+            return predict_raw(
                 self.engine.model,
                 x,
                 downsampling=self.config.downsampling,
                 fine=self.config.fine_boundaries,
             )
-        return [raw[i] for i in range(raw.batch_size)]
 
-    def probabilities(self, raw: RawPrediction) -> torch.Tensor:
+    def predict(self, images: np.ndarray) -> list[Any]:
+        images = np.asarray(images)
+        tiles = self.tiles(images.shape[1:])
+        norm = self.normalizer(images)
+        if len(tiles) == 1:
+            raw = self._forward(norm)
+            return [raw[i] for i in range(raw.batch_size)]
+        crops = [norm[b][t.read] for b in range(len(norm)) for t in tiles]
+        raws: list[RawPrediction] = []
+        step = max(1, self.config.batch_size)
+        for k in range(0, len(crops), step):
+            raw = self._forward(np.stack(crops[k : k + step]))
+            raws.extend(raw[i] for i in range(raw.batch_size))
+        n = len(tiles)
+        return [TiledRaw(raws[b * n : (b + 1) * n], images.shape[1:]) for b in range(len(norm))]
+
+    def probabilities(self, raw: Any) -> Any:
+        if isinstance(raw, tuple):
+            return tuple(r.sem_probs[0] for r in raw)
         return raw.sem_probs[0]
 
-    def panoptic(self, raw: RawPrediction, probs: torch.Tensor) -> np.ndarray:
+    def panoptic(self, raw: Any, probs: Any) -> np.ndarray:
         with torch.inference_mode():
-            filtered = replace(raw, sem_probs=probs[None])
-            pan = panoptic_labels(filtered, self.config, self.classes)
-        return pan[0].cpu().numpy().astype(np.uint32)
+            if not isinstance(raw, tuple):
+                pan = panoptic_labels(
+                    replace(raw, sem_probs=probs[None]), self.config, self.classes
+                )
+                return pan[0].cpu().numpy().astype(np.uint32)
+            parts = [
+                panoptic_labels(replace(r, sem_probs=p[None]), self.config, self.classes)[0]
+                .cpu()
+                .numpy()
+                for r, p in zip(raw, probs)
+            ]
+        shape = raw.shape
+        tiles = self.tiles(shape)
+        things = self.classes.things
+        stitched = stitch(tiles, parts, shape, things, self.config.label_divisor)
+        return renumber_instances(stitched, things, self.config.label_divisor, split=False)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ consecutive slices. A slab task:
    (:class:`~tamale.postprocess.median.StreamingMedian`), turns each slice
    into panoptic labels, splits every class into pieces and records piece
    areas, boxes and the overlaps with the previous slice;
-4. writes the piece images to the run's work arrays in blocks of ``align``
-   slices (whole chunks, no read-modify-write), and returns the compact
+4. writes the piece images to the run's work arrays slice by slice (each slice
+   is one whole shard: no read-modify-write, nothing buffered), and returns the compact
    :class:`SlabResult`, which a zarr run also saves in the store (resume).
 
 The driver then links all slabs' pieces at once (the overlap between two
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 PLANE_AXIS = {"xy": 0, "xz": 1, "yz": 2}
-_READ_BYTES = 256 * 2**20  # largest input block read at once
+_READ_BYTES = 32 * 2**20  # largest input block read at once
 
 
 def slice_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int]:

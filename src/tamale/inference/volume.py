@@ -267,7 +267,7 @@ def iter_segment_volume(
     run_opts = (stored or {}).get("run", {})
     shape = source.shape
     chunks_t = _normalize_chunks(run_opts.get("chunks", chunks), shape)
-    align = int(run_opts.get("align") or math.gcd(8, *chunks_t))
+    align = int(run_opts.get("align") or 1)  # slices per shard of the piece arrays
     batch = config.batch_size
 
     info: dict[str, Any] = {

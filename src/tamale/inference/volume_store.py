@@ -72,11 +72,27 @@ class RunLayout:
     panoptic_planes: tuple[str, ...] = ()
 
     def work_chunks(self, plane: str) -> tuple[int, int, int]:
+        """Chunks of a plane's piece array: ``align`` slices thick, output chunks across."""
         from tamale.inference.slabs import PLANE_AXIS
 
-        c = list(self.chunks)
+        c = list(self.output_chunks)
         c[PLANE_AXIS[plane]] = self.align
         return tuple(min(a, s) for a, s in zip(c, self.shape))  # type: ignore[return-value]
+
+    def work_shards(self, plane: str) -> tuple[int, int, int]:
+        """Shards of a plane's piece array: ``align`` whole slices per file.
+
+        A slab writes its slices as whole shards (no read-modify-write, no buffering of
+        more than ``align`` slices), and reading a block back touches one inner chunk
+        per shard.
+        """
+        from tamale.inference.slabs import PLANE_AXIS
+
+        axis = PLANE_AXIS[plane]
+        chunks = self.work_chunks(plane)
+        return tuple(
+            c if i == axis else -(-s // c) * c for i, (c, s) in enumerate(zip(chunks, self.shape))
+        )  # type: ignore[return-value]
 
     @property
     def output_chunks(self) -> tuple[int, int, int]:
@@ -297,6 +313,7 @@ def _create_arrays(group: Any, layout: RunLayout, voxel_size: Any, unit: str | N
                     path,
                     shape=layout.shape,
                     chunks=layout.work_chunks(plane),
+                    shards=layout.work_shards(plane),
                     dtype="uint32",
                     fill_value=0,
                 )

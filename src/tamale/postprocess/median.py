@@ -77,10 +77,16 @@ def window_indices(index: int, length: int, size: int) -> list[int]:
 
 
 def median_of(slices: list[Any]) -> Any:
-    """Element-wise median of an odd number of equally shaped numpy arrays or torch tensors."""
+    """Element-wise median of an odd number of equally shaped numpy arrays or torch tensors.
+
+    A slice may also be a tuple of arrays (e.g. the tiles of a tiled slice): the median
+    is then taken tuple element by tuple element.
+    """
     if len(slices) == 1:
         return slices[0]
     first = slices[0]
+    if isinstance(first, tuple):
+        return tuple(median_of([s[k] for s in slices]) for k in range(len(first)))
     if isinstance(first, np.ndarray):
         if len(slices) == 3:
             a, b, c = slices

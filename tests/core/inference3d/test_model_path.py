@@ -32,6 +32,27 @@ def test_median_one_xy_equals_2d_inference_slice_by_slice(tiny_model, volume):
     np.testing.assert_array_equal(fg3d, fg2d)
 
 
+def test_tiled_slices_equal_tiled_2d_inference(tiny_model):
+    volume = synthetic_em_3d((4, 96, 128), seed=2).image
+    # 64-pixel tiles overlapping by 32: 2x3 tiles per slice
+    tiling = dict(tile_size=64, tile_overlap=32)
+    config = Inference3DConfig(median_slices=1, **tiling, **LIVELY)
+    res = segment_volume(volume, tiny_model, config)
+    cfg2d = Inference2DConfig(
+        batch_mode=True,
+        confidence_thr=LIVELY["confidence_thr"],
+        center_confidence_thr=0.0,
+        **tiling,
+    )
+    fg2d = infer_2d(volume, tiny_model, cfg2d).labels > 0
+    np.testing.assert_array_equal(res.labels["mitochondria"] > 0, fg2d)
+    # with a median filter too (tile by tile), and the same answer in slabs
+    config = config.model_copy(update={"median_slices": 3})
+    whole = segment_volume(volume, tiny_model, config)
+    slabs = segment_volume(volume, tiny_model, config, slab_size=2)
+    np.testing.assert_array_equal(whole.labels["mitochondria"], slabs.labels["mitochondria"])
+
+
 def test_cluster_and_zarr_equal_single_process(tiny_model, volume, tmp_path):
     pytest.importorskip("distributed")
     config = Inference3DConfig(median_slices=3, batch_size=2, **LIVELY)
