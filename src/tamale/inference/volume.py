@@ -393,15 +393,30 @@ def _run(
     shared_source: Any = source
     if not inline and source.path is None and hasattr(executor, "client"):
         [shared_source] = executor.client.scatter([source], broadcast=True)
-    results: dict[str, dict[int, SlabResult]] = {}
+    results: dict[str, dict[int, SlabResult]] = {p: {} for p in planes}
+    borders: dict[str, set[int]] = {p: set() for p in planes}
+
+    def add_result(value: SlabResult) -> None:
+        plane = value.plane
+        results[plane][value.index] = value
+        if not zarr_store and not inline:  # pieces came back from a worker
+            axis = PLANE_AXIS[plane]
+            for c in classes:
+                region = [slice(None)] * 3
+                region[axis] = slice(value.outputs.start, value.outputs.stop)
+                store.work(plane, c.key)[tuple(region)] = value.classes[c.key].pieces
+                value.classes[c.key].pieces = None
+        _join_borders(results[plane], borders[plane], value.index, classes)
+
+    all_tasks: dict[str, list[Task]] = {}
     for plane in planes:
         axis = PLANE_AXIS[plane]
         n = shape[axis]
-        done = store.done_slabs(plane)
-        results[plane] = dict(done)
+        for value in store.done_slabs(plane).values():
+            add_result(value)
         tasks = []
         for k, outputs in enumerate(plan_slabs(n, slab, layout.align)):
-            if k in done:
+            if k in results[plane]:
                 continue
             task = SlabTask(
                 plane=plane,
@@ -423,20 +438,18 @@ def _run(
             tasks.append(
                 Task(iter_segment_slab, (task, factory, shared_source), kwargs, weight=len(outputs))
             )
-        if not tasks:
-            continue
-
-        def keep(i: int, value: SlabResult, plane: str = plane) -> None:
-            results[plane][value.index] = value
-            if not zarr_store and not inline:  # pieces came back from a worker
-                axis = PLANE_AXIS[plane]
-                for c in classes:
-                    region = [slice(None)] * 3
-                    region[axis] = slice(value.outputs.start, value.outputs.stop)
-                    store.work(plane, c.key)[tuple(region)] = value.classes[c.key].pieces
-                    value.classes[c.key].pieces = None
-
-        yield from executor.run(tasks, f"slices:{plane}", on_result=keep)
+        all_tasks[plane] = tasks
+    if inline:  # per-slice progress, plane by plane
+        for plane, tasks in all_tasks.items():
+            if tasks:
+                yield from executor.run(
+                    tasks, f"slices:{plane}", on_result=lambda _i, v: add_result(v)
+                )
+    else:  # every slab of every plane at once: the cluster stays busy
+        tasks = [t for ts in all_tasks.values() for t in ts]
+        if tasks:
+            stage = "slabs:" + "+".join(p for p, ts in all_tasks.items() if ts)
+            yield from executor.run(tasks, stage, on_result=lambda _i, v: add_result(v))
 
     # 2. link, filter, number; 3. write per-plane labels ---------------------------------
     n_objects: dict[str, int] = {}
@@ -448,15 +461,10 @@ def _run(
         relabel_tasks = []
         for ci, c in enumerate(classes):
             graph = StackGraph()
-            prev_last = None
             for s in slabs:
                 sc = s.classes[c.key]
                 for i in range(len(sc.counts)):
-                    overlap = sc.overlaps[i]
-                    if i == 0 and prev_last is not None and c.kind == "instance":
-                        overlap = overlap_pairs(prev_last, sc.first)
-                    graph.append(sc.areas[i], sc.boxes[i], overlap)
-                prev_last = sc.last
+                    graph.append(sc.areas[i], sc.boxes[i], sc.overlaps[i])
             if c.kind == "instance":
                 ids = link_stack(graph, config.link_iou, config.link_ioa)
                 final = select_objects(
@@ -553,6 +561,34 @@ def _run(
         store=store.path if zarr_store else None,
         config=config,
     )
+
+
+def _join_borders(
+    slabs: dict[int, SlabResult], joined: set[int], index: int, classes: tuple[ClassInfo, ...]
+) -> None:
+    """Overlaps across the borders of slab ``index`` with its neighbours, once both exist.
+
+    The border slices kept in each result are dropped as soon as they are used, so the
+    client holds at most a few slices per unfinished border, whatever the volume.
+    """
+    for k in (index, index + 1):  # border k: between slab k-1 and slab k
+        if k in joined or k - 1 not in slabs or k not in slabs:
+            continue
+        before, after = slabs[k - 1], slabs[k]
+        for c in classes:
+            a, b = before.classes[c.key], after.classes[c.key]
+            if c.kind == "instance" and a.last is not None and b.first is not None:
+                b.overlaps[0] = overlap_pairs(a.last, b.first)
+        joined.add(k)
+    for j in (index - 1, index, index + 1):
+        if j not in slabs:
+            continue
+        for c in classes:
+            sc = slabs[j].classes[c.key]
+            if j == 0 or j in joined:
+                sc.first = None
+            if j + 1 in joined:
+                sc.last = None
 
 
 def segment_volume(
