@@ -118,6 +118,11 @@ class ModelSegmenter:
             )
         return self._tiles[shape]
 
+    def slices_per_call(self, shape: tuple[int, int]) -> int:
+        """Slices per :meth:`predict` call: the batch size, or 1 when slices are tiled
+        (their tiles then fill the batches, and memory stays bounded by the tiles)."""
+        return 1 if len(self.tiles(shape)) > 1 else self.config.batch_size
+
     def _forward(self, batch: np.ndarray) -> RawPrediction:
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         with torch.inference_mode():

@@ -54,10 +54,20 @@ class ArrayRef:
 
 
 def block_groups(
-    shape: tuple[int, int, int], chunks: tuple[int, int, int], n_groups: int
+    shape: tuple[int, int, int],
+    chunks: tuple[int, int, int],
+    n_groups: int,
+    max_bytes: int = 16 * 2**20,
 ) -> list[list[tuple[slice, ...]]]:
-    """The chunk-grid blocks of ``shape``, split into about ``n_groups`` lists."""
-    blocks = list(iter_blocks(shape, chunks))
+    """Blocks of whole output chunks covering ``shape``, split into about ``n_groups`` lists.
+
+    A block is one chunk, widened along the last axis to as many chunks as fit in
+    ``max_bytes`` of uint32 (fewer, larger reads and writes; still whole chunks, so two
+    blocks never share a chunk).
+    """
+    per_chunk = 4 * int(np.prod(chunks))
+    along = max(1, min(-(-shape[2] // chunks[2]), max_bytes // max(1, per_chunk)))
+    blocks = list(iter_blocks(shape, (chunks[0], chunks[1], chunks[2] * along)))
     n_groups = max(1, min(n_groups, len(blocks)))
     size = -(-len(blocks) // n_groups)
     return [blocks[i : i + size] for i in range(0, len(blocks), size)]

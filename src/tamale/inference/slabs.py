@@ -226,9 +226,13 @@ def _predictions(
     task: SlabTask, source: VolumeSource, segmenter: Any, needed: list[int]
 ) -> Iterator[tuple[int, Any]]:
     """Read batches, run the model, yield ``(index, raw)`` for the needed slices in order."""
-    reader = _BlockReader(source, task.axis, task.batch_size)
+    per_call = task.batch_size
+    slices_per_call = getattr(segmenter, "slices_per_call", None)
+    if slices_per_call is not None:  # e.g. 1 when slices are tiled (tiles make the batches)
+        per_call = max(1, min(per_call, slices_per_call(slice_shape(task.shape, task.axis))))
+    reader = _BlockReader(source, task.axis, per_call)
     wanted = set(needed)
-    for batch in _slab_batches(needed, task.batch_size, task.length):
+    for batch in _slab_batches(needed, per_call, task.length):
         images = reader.read(batch)
         for i, raw in zip(batch, segmenter.predict(images)):
             if i in wanted:
