@@ -195,6 +195,22 @@ class Inference3DDock(Container):
         self.use_quantized = CheckBox(
             text="use quantized model", value=False, tooltip=_tip("use_quantized")
         )
+        self.tile_size = SpinBox(
+            label="tile size",
+            value=2048,
+            min=0,
+            max=65536,
+            step=256,
+            tooltip=_tip("tile_size"),
+        )
+        self.tile_overlap = SpinBox(
+            label="tile overlap",
+            value=128,
+            min=0,
+            max=4096,
+            step=16,
+            tooltip=_tip("tile_overlap"),
+        )
         self.batch_size = SpinBox(
             label="batch size", value=4, min=1, max=256, tooltip=_tip("batch_size")
         )
@@ -240,6 +256,8 @@ class Inference3DDock(Container):
                 self.semantic_only,
                 self.label_divisor,
                 self.use_quantized,
+                self.tile_size,
+                self.tile_overlap,
                 self.batch_size,
                 Label(value="ortho-plane"),
                 self.vote_threshold,
@@ -353,6 +371,8 @@ class Inference3DDock(Container):
             "label_divisor": int(self.label_divisor.value),
             "use_quantized": bool(self.use_quantized.value),
             "batch_size": int(self.batch_size.value),
+            "tile_size": int(self.tile_size.value),
+            "tile_overlap": int(self.tile_overlap.value),
             "vote_threshold": int(self.vote_threshold.value),
             "permit_single_view": bool(self.permit_single_view.value),
             "return_panoptic": bool(self.return_panoptic.value),
@@ -383,6 +403,8 @@ class Inference3DDock(Container):
         if self.use_quantized.enabled or not config.use_quantized:
             self.use_quantized.value = config.use_quantized
         self.batch_size.value = config.batch_size
+        self.tile_size.value = config.tile_size
+        self.tile_overlap.value = config.tile_overlap
         self.vote_threshold.value = config.vote_threshold
         self.permit_single_view.value = config.permit_single_view
         self.return_panoptic.value = config.return_panoptic

@@ -197,6 +197,8 @@ def test_config_round_trip_and_sections(dock):
         semantic_only=False,
         label_divisor=20000,
         batch_size=2,
+        tile_size=1024,
+        tile_overlap=64,
         vote_threshold=1,
         permit_single_view=True,
         return_panoptic=True,

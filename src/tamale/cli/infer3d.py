@@ -66,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--max-objects-per-class", type=int, help="label divisor (10000)")
     g.add_argument("--cpu", action="store_true", help="do not use a GPU")
     g.add_argument("--quantized", action="store_true", default=None, help="int8 model on the CPU")
-    g.add_argument("--batch-size", type=int, help="slices per forward pass (4)")
+    g.add_argument("--batch-size", type=int, help="slices (or tiles) per forward pass (4)")
+    g.add_argument("--tile-size", type=int, help="tile larger slices (model pixels; 0: never)")
+    g.add_argument("--tile-overlap", type=int, help="overlap of tiles in model pixels (128)")
     s = parser.add_argument_group("stack and ortho-plane parameters")
     s.add_argument("--median", type=int, help="median filter size in slices: 1,3,...,11 (3)")
     s.add_argument("--min-size", type=int, help="smallest object in voxels (500)")
@@ -98,6 +100,8 @@ _OPTION_TO_FIELD = {
     "max_objects_per_class": "label_divisor",
     "quantized": "use_quantized",
     "batch_size": "batch_size",
+    "tile_size": "tile_size",
+    "tile_overlap": "tile_overlap",
     "median": "median_slices",
     "min_size": "min_size",
     "min_extent": "min_extent",
