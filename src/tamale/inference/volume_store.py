@@ -388,6 +388,8 @@ def open_run_store(
                     + "; use the same model, input and parameters, or overwrite it"
                 )
             group = zarr.open_group(str(path), mode="r+")
+            # outputs asked for only now (e.g. the panoptic stacks) are added
+            _create_arrays(group, layout, voxel_size, unit)
             return ZarrStore(path, group, layout, existing)
         else:
             raise ValueError(

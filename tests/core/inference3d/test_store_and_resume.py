@@ -229,3 +229,28 @@ def test_a_slab_file_cut_short_is_recomputed(tmp_path, panoptic_volume, echo):
     res = segment_volume(panoptic_volume, echo, CFG, out=out, if_exists="resume")
     expected = segment_volume(panoptic_volume, echo, CFG)
     np.testing.assert_array_equal(res.labels["mito"][:], expected.labels["mito"])
+
+
+def test_resume_may_add_the_panoptic_stacks(tmp_path, panoptic_volume, echo):
+    out = tmp_path / "seg.zarr"
+    config = CFG.model_copy(update={"plane": "ortho"})
+    token = CancelToken()
+
+    def stop(event):
+        if event.stage.startswith("slices") and event.step >= 8:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        segment_volume(panoptic_volume, echo, config, out=out, cancel=token, progress=stop)
+    res = segment_volume(
+        panoptic_volume,
+        echo,
+        config.model_copy(update={"return_panoptic": True}),
+        out=out,
+        if_exists="resume",
+    )
+    assert set(res.panoptic) == {"xy", "xz", "yz"}
+    expected = segment_volume(
+        panoptic_volume, echo, config.model_copy(update={"return_panoptic": True})
+    )
+    np.testing.assert_array_equal(res.panoptic["xz"][:], expected.panoptic["xz"])
