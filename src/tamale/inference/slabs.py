@@ -192,7 +192,11 @@ def _slab_batches(needed: list[int], batch_size: int, length: int) -> list[list[
 
 
 class _BlockReader:
-    """Serves slices along ``axis`` from blocks aligned with the input's chunks."""
+    """Serves slices along ``axis`` from blocks aligned with the input's chunks.
+
+    A block is read band by band (one chunk row of the first in-plane axis at a time),
+    so the input's decoded chunks never take much more memory than the block itself.
+    """
 
     def __init__(self, source: VolumeSource, axis: int, batch: int) -> None:
         self.source = source
@@ -202,19 +206,33 @@ class _BlockReader:
         plane = int(np.prod(slice_shape(source.shape, axis))) * source.dtype.itemsize
         cap = max(batch, _READ_BYTES // max(1, plane))
         self.block = max(batch, min(cap, max(along, batch)))
-        self.along = along
+        self.along = along if along <= self.block else 1
+        self.band_axis = next(a for a in range(3) if a != axis)
+        self.band = chunks[self.band_axis] if chunks else source.shape[self.band_axis]
         self._range = range(0)
         self._data: np.ndarray | None = None
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        shape = list(self.source.shape)
+        shape[self.axis] = stop - start
+        out = np.empty(shape, self.source.dtype)
+        region = [slice(None)] * 3
+        region[self.axis] = slice(start, stop)
+        n = self.source.shape[self.band_axis]
+        for b0 in range(0, n, self.band):
+            region[self.band_axis] = slice(b0, min(b0 + self.band, n))
+            index = [slice(None)] * 3
+            index[self.band_axis] = region[self.band_axis]
+            out[tuple(index)] = self.source.read(tuple(region))  # type: ignore[arg-type]
+        return out
 
     def read(self, indices: list[int]) -> np.ndarray:
         lo, hi = indices[0], indices[-1] + 1
         if not (lo >= self._range.start and hi <= self._range.stop and self._data is not None):
             start = lo - lo % self.along if self.along > 1 else lo
             stop = min(self.source.shape[self.axis], max(hi, start + self.block))
-            region = [slice(None)] * 3
-            region[self.axis] = slice(start, stop)
-            block = self.source.read(tuple(region))  # type: ignore[arg-type]
-            self._data = np.moveaxis(block, self.axis, 0)
+            self._data = None  # free the previous block first
+            self._data = np.moveaxis(self._read(start, stop), self.axis, 0)
             self._range = range(start, stop)
         return self._data[lo - self._range.start : hi - self._range.start]
 
