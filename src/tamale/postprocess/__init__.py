@@ -46,6 +46,11 @@ inside the image (not the padding), and an overflow of ``label_divisor`` is an e
 :func:`make_targets` goes the other way: semantic, center-heatmap and offset targets
 from ground truth. Post-processing targets made at ``stride=1`` with ``stride=1``
 returns the ground truth exactly.
+
+3D parts: :mod:`~tamale.postprocess.median` (true median filter across slices),
+:mod:`~tamale.postprocess.pieces` (2D pieces and their overlaps),
+:mod:`~tamale.postprocess.linking` (slice-to-slice linking, size and extent filters,
+numbering) and :mod:`~tamale.postprocess.consensus` (ortho-plane consensus).
 """
 
 from tamale.postprocess.centers import find_centers
