@@ -143,12 +143,22 @@ def test_config_round_trip_and_only_powers_of_two(dock):
 
 
 def test_quantized_is_disabled_with_the_reason_when_unavailable(dock, monkeypatch):
-    import tamale.models
+    import tamale.inference.engine as engine_mod
 
-    monkeypatch.delattr(tamale.models, "quantize_model", raising=False)
+    real = engine_mod._models_attr
+    monkeypatch.setattr(
+        engine_mod,
+        "_models_attr",
+        lambda name: (
+            (lambda: (False, "no int8 here")) if name == "quantization_available" else real(name)
+        ),
+    )
     dock._update_quantized()
     assert not dock.use_quantized.enabled and not dock.use_quantized.value
-    assert "Not available" in dock.use_quantized.tooltip
+    assert "Not available: no int8 here" in dock.use_quantized.tooltip
+    monkeypatch.setattr(engine_mod, "_models_attr", real)
+    dock._update_quantized()
+    assert dock.use_quantized.enabled
 
 
 # -- planes, placement, output to layer ----------------------------------------------------

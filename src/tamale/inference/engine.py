@@ -92,10 +92,19 @@ def card_key(card: ModelCard) -> str:
     return h.hexdigest()[:16]
 
 
-def _quantize_fn() -> Any:
+def _models_attr(name: str) -> Any:
+    """An optional function of :mod:`tamale.models` (None when this version lacks it)."""
+    import importlib
+
     from tamale import models
 
-    return getattr(models, "quantize_model", None)
+    found = getattr(models, name, None)
+    if found is None and name in ("quantize_model", "quantization_available"):
+        try:
+            found = getattr(importlib.import_module("tamale.models.quantize"), name, None)
+        except ImportError:
+            found = None
+    return found
 
 
 def quantization_status(card: ModelCard) -> tuple[bool, str]:
@@ -116,16 +125,41 @@ def quantization_status(card: ModelCard) -> tuple[bool, str]:
             f"model {card.name!r} is a TorchScript model without int8 weights; convert it to a "
             "tamale model to quantize it locally"
         )
-    if _quantize_fn() is None:
+    if _models_attr("quantize_model") is None:
         return False, "this version of tamale cannot quantize models locally yet"
+    available = _models_attr("quantization_available")
+    if available is not None:
+        ok, why = available()
+        if not ok:
+            return False, why
     return True, ""
 
 
+def _calibration_batches(card: ModelCard, padding_factor: int) -> list[torch.Tensor]:
+    """Two synthetic EM images (deterministic) normalised with the card's norms."""
+    from tamale.inference.normalize import make_normalizer
+    from tamale.synthetic import synthetic_em_2d
+
+    size = -(-max(256, padding_factor) // padding_factor) * padding_factor
+    out = []
+    for seed in (0, 1):
+        image = synthetic_em_2d((size, size), seed=seed).image
+        out.append(torch.from_numpy(make_normalizer(image, card.norms)(image))[None, None])
+    return out
+
+
 def _load(card: ModelCard, device: torch.device, precision: str) -> Any:
+    """Load ``card``'s model at ``precision`` and make it fast for inference."""
     from tamale.models import load_model
 
+    prepare = _models_attr("prepare_for_inference")
     if precision == "float32":
-        return load_model(card, device)
+        model = load_model(card, device)
+        if prepare is not None:
+            return prepare(model, "float32")
+        if hasattr(model, "optimize_for_inference"):
+            return model.optimize_for_inference()
+        return model.eval()
     if precision != "int8":
         raise TamaleInputError(f"unknown precision {precision!r} (float32 or int8)")
     ok, reason = quantization_status(card)
@@ -133,7 +167,11 @@ def _load(card: ModelCard, device: torch.device, precision: str) -> Any:
         raise TamaleInputError(f"cannot use a quantized model: {reason}")
     if card.weights_quantized is not None:
         return load_model(card, "cpu", quantized=True)
-    return _quantize_fn()(load_model(card, "cpu"))
+    model = load_model(card, "cpu")
+    batches = _calibration_batches(card, int(getattr(model, "padding_factor", 16)))
+    if prepare is not None:
+        return prepare(model, "int8", calibration_batches=batches, norms=card.norms)
+    return _models_attr("quantize_model")(model, batches)
 
 
 class ModelCache:

@@ -64,6 +64,8 @@ class PanopticModel(nn.Module):
         self.architecture: str | None = None
         self.options: dict[str, Any] = {}
         self.frozen_bn = False
+        self.channels_last = False
+        self.compute_dtype = torch.float32
 
     # -- construction ------------------------------------------------------
     def _build_heads(
@@ -152,7 +154,7 @@ class PanopticModel(nn.Module):
                 out["sem_points"] = points
                 out["point_coords"] = coords
         else:
-            out["sem_logits"] = self.render(sem, semantic_x, 2)
+            out["sem_logits"] = self.render(sem.float(), semantic_x, 2)
         out["ctr_hmp"] = _up4(ctr)
         out["offsets"] = _up4(off)
         return out
@@ -160,17 +162,53 @@ class PanopticModel(nn.Module):
     def predict(
         self, x: torch.Tensor, upsample: int = 1, fine: bool = False
     ) -> dict[str, torch.Tensor]:
-        """Inference outputs (see :mod:`tamale.models`); runs under ``torch.inference_mode``."""
+        """Inference outputs (see :mod:`tamale.models`); runs under ``torch.inference_mode``.
+
+        Outputs are float32 whatever the compute precision.
+        """
         steps = render_steps(upsample)
         self.check_input(x)
         with torch.inference_mode():
+            x = x.to(dtype=self.compute_dtype)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             sem, semantic_x, ctr, off = self.trunk(x)
-            out = {"sem_logits": self.render(sem, semantic_x, steps)}
+            out = {"sem_logits": self.render(sem.float(), semantic_x, steps)}
+            ctr, off = ctr.float(), off.float()
             if fine:
                 ctr, off = _up4(ctr), _up4(off)
-            out["ctr_hmp"] = ctr
-            out["offsets"] = off
+            out["ctr_hmp"] = ctr.contiguous()
+            out["offsets"] = off.contiguous()
         return out
+
+    def optimize_for_inference(
+        self, dtype: torch.dtype = torch.float32, channels_last: bool | None = None
+    ) -> PanopticModel:
+        """Make this model fast for inference, in place: eval mode, BatchNorm folded into the
+        convolutions, channels-last tensors (default on CPU and CUDA), and optionally bfloat16
+        (or float16 on GPUs) convolutions. PointRend keeps float32.
+
+        The model can no longer be trained afterwards (no BatchNorm left).
+        """
+        from tamale.models.fuse import fold_batchnorm
+
+        if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            raise TamaleInputError(
+                f"inference dtype must be float32, bfloat16 or float16, got {dtype}"
+            )
+        self.eval()
+        fold_batchnorm(self)
+        device = next(self.parameters()).device
+        if channels_last is None:
+            channels_last = device.type in ("cpu", "cuda")
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        self.to(dtype)
+        if self.semantic_pr is not None:
+            self.semantic_pr.float()
+        self.channels_last = bool(channels_last)
+        self.compute_dtype = dtype
+        return self
 
     def train(self, mode: bool = True) -> PanopticModel:
         """Like ``nn.Module.train``, but BatchNorm layers stay in eval mode when ``frozen_bn``."""

@@ -266,19 +266,42 @@ def test_gpu_requested_without_gpu_falls_back_to_cpu_and_says_so(monkeypatch):
     assert result.device == "cpu" and any("no GPU" in m for m in result.messages)
 
 
-def test_quantized_without_a_way_to_quantize_is_explained(tiny_model, monkeypatch):
-    import tamale.models
+def test_quantized_unavailable_is_explained(tiny_model, monkeypatch):
+    import tamale.inference.engine as engine_mod
 
-    monkeypatch.delattr(tamale.models, "quantize_model", raising=False)
+    real = engine_mod._models_attr
+
+    def no_int8(name):
+        if name == "quantization_available":
+            return lambda: (False, "no int8 kernels on this test machine")
+        return real(name)
+
+    monkeypatch.setattr(engine_mod, "_models_attr", no_int8)
     ok, reason = quantization_status(get_card(tiny_model))
-    assert not ok and reason
-    with pytest.raises(TamaleInputError, match="quantized"):
+    assert not ok and reason == "no int8 kernels on this test machine"
+    with pytest.raises(TamaleInputError, match="no int8 kernels"):
         infer_2d(
             np.zeros((32, 32), np.uint8),
             tiny_model,
             CPU.model_copy(update={"use_quantized": True}),
             cache=ModelCache(),
         )
+
+
+def test_quantized_model_is_built_locally_once_and_cached(tiny_model):
+    card = get_card(tiny_model)
+    ok, reason = quantization_status(card)
+    if not ok:
+        pytest.skip(f"int8 not available here: {reason}")
+    cache = ModelCache()
+    image = synthetic_em_2d((64, 64), seed=0).image
+    q = CPU.model_copy(update={"use_quantized": True})
+    first = infer_2d(image, tiny_model, q, cache=cache)
+    assert first.precision == "int8" and first.device == "cpu"
+    infer_2d(image, tiny_model, q, cache=cache)
+    assert cache.loads == 1
+    infer_2d(image, tiny_model, CPU, cache=cache)  # float is another cache entry
+    assert cache.loads == 2
 
 
 # -- options -------------------------------------------------------------------------------
