@@ -36,7 +36,9 @@ REFERENCE_S_PER_IT = {  # empanada-napari on a CPU, batch 16 of 256^2 (docs/perf
     ("panoptic_bifpn_r50", "all"): 9.4,
     ("panoptic_deeplab_r50", "none"): 11.6,
 }
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(
+    os.environ.get("TAMALE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 
 def _machine() -> dict[str, object]:

@@ -39,9 +39,7 @@ def _affine(
     """(n, 2, 3) maps from output to window coordinates (normalised, align_corners=False)."""
     lo, hi = cfg.scale
     scale = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
-    angle = (torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) * math.radians(
-        cfg.rotation
-    )
+    angle = (torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) * math.radians(cfg.rotation)
     if cfg.flips:
         fx = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).double()
         fy = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).double()

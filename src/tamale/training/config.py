@@ -66,7 +66,9 @@ class AugmentConfig(Config):
     def _check_scale(cls, value: tuple[float, float]) -> tuple[float, float]:
         lo, hi = value
         if not 0.05 <= lo <= hi <= 10.0:
-            raise ValueError(f"scale must be (low, high) with 0.05 <= low <= high <= 10, got {value}")
+            raise ValueError(
+                f"scale must be (low, high) with 0.05 <= low <= high <= 10, got {value}"
+            )
         return value
 
 
@@ -197,7 +199,9 @@ class TrainConfig(Config):
         except TamaleInputError as exc:
             raise ValueError(str(exc)) from None
 
-    @field_validator("val_dir", "resume", "base_model", "architecture", "encoder_init", mode="before")
+    @field_validator(
+        "val_dir", "resume", "base_model", "architecture", "encoder_init", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         if value is None or (isinstance(value, (str, Path)) and not str(value).strip()):

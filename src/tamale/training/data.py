@@ -219,9 +219,7 @@ def iter_load_dataset(
             out.empty.append(name)
         compact, lut = _compact(mask, spec)
         normalised = make_normalizer(image, norms)(image).astype(np.float32, copy=False)
-        out.items.append(
-            LoadedImage(name, normalised, compact, lut, mask if keep_masks else None)
-        )
+        out.items.append(LoadedImage(name, normalised, compact, lut, mask if keep_masks else None))
         yield ProgressEvent("read", k + 1, n, f"reading the {role} set")
     if role == "training" and len(out.empty) == len(out.items):
         raise TamaleInputError(

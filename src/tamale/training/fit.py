@@ -133,9 +133,7 @@ def _check_patch_size(config: TrainConfig, padding: int) -> None:
 
 def _check_resume(config: TrainConfig, state: dict[str, Any]) -> None:
     saved = TrainConfig.from_mapping(state["config"])
-    differ = [
-        f for f in _RUN_FIELDS if getattr(saved, f) != getattr(config, f)
-    ]
+    differ = [f for f in _RUN_FIELDS if getattr(saved, f) != getattr(config, f)]
     if differ:
         raise TamaleInputError(
             f"the checkpoint {config.resume} was written by a run with other "
@@ -201,7 +199,9 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
     if resume_state is not None:
         _check_resume(config, resume_state)
     device, messages = _device(config)
-    setup: ModelSetup = prepare_model(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # the initial weights of a new model
+        setup: ModelSetup = prepare_model(config)
     messages += setup.messages
     _check_patch_size(config, setup.padding_factor)
     if config.trainable_layers != "all" and not config.is_finetune and config.encoder_init is None:
@@ -352,9 +352,7 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
                     "cpu_seconds": time.process_time() - cpu_started,
                 }
                 at_end = iteration == config.iterations
-                if val_set is not None and (
-                    iteration % config.validation_interval == 0 or at_end
-                ):
+                if val_set is not None and (iteration % config.validation_interval == 0 or at_end):
                     yield ProgressEvent(
                         "train", iteration, config.iterations, "validating", dict(record)
                     )
@@ -391,9 +389,7 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
                     checkpoint(iteration)
                 message = f"iteration {iteration}/{config.iterations}, loss {terms['loss']:.4g}"
                 if "val_f1" in record:
-                    message += (
-                        f", validation F1 {record['val_f1']:.3f} PQ {record['val_pq']:.3f}"
-                    )
+                    message += f", validation F1 {record['val_f1']:.3f} PQ {record['val_pq']:.3f}"
                 yield ProgressEvent("train", iteration, config.iterations, message, event_metrics)
         except (Cancelled, GeneratorExit):  # GeneratorExit: closed by drain() on Cancel
             if iteration > start_iteration:

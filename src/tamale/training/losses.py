@@ -71,7 +71,11 @@ def panoptic_loss(
     n_things = mask.sum()
     l1 = ((out["offsets"].float() - targets.offsets).abs() * mask).sum() / n_things.clamp(min=1)
     total = cfg.ce_weight * ce + cfg.mse_weight * mse + cfg.l1_weight * l1
-    terms = {"loss_ce": float(ce.detach()), "loss_mse": float(mse.detach()), "loss_l1": float(l1.detach())}
+    terms = {
+        "loss_ce": float(ce.detach()),
+        "loss_mse": float(mse.detach()),
+        "loss_l1": float(l1.detach()),
+    }
     if "sem_points" in out:
         labels = point_labels(sem, out["point_coords"])
         pr = _pixel_ce(out["sem_points"].float().unsqueeze(-1), labels.unsqueeze(-1)).mean()

@@ -94,7 +94,9 @@ class SegmentationScores:
         pred = np.asarray(pred_keys, dtype=np.int64).ravel()
         gt = np.asarray(gt_keys, dtype=np.int64).ravel()
         if pred.shape != gt.shape:
-            raise ValueError(f"prediction and ground truth differ in size: {pred.size} vs {gt.size}")
+            raise ValueError(
+                f"prediction and ground truth differ in size: {pred.size} vs {gt.size}"
+            )
         p_ids, p_inv = np.unique(pred, return_inverse=True)
         g_ids, g_inv = np.unique(gt, return_inverse=True)
         p_area = np.bincount(p_inv, minlength=len(p_ids))
