@@ -237,7 +237,7 @@ def quality(args: argparse.Namespace) -> dict[str, object]:
         ),
         resume=ckpt if ckpt.is_file() else None,
     )
-    log = open(out / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+    log = open(out / "log.jsonl", "a", encoding="utf-8")
     log.write(json.dumps({"event": "start", "time": time.time(), "filled_slices": filled,
                           "config": config.model_dump(mode="json"), "machine": _machine()}) + "\n")  # fmt: skip
     log.flush()

@@ -138,11 +138,11 @@ def test_finetune_registered_model_keeps_frozen_encoder(make_config, tiny_model)
 
 def test_finetune_an_empanada_torchscript_model(make_config, tmp_path, monkeypatch):
     """An empanada (TorchScript) card is converted to its tamale preset and finetuned."""
+    from test_convert_helpers import script_empanada_style
+
     import tamale.models.empanada as emp
     from tamale.models import build_model, fold_batchnorm
     from tamale.registry import register_model
-
-    from test_convert_helpers import script_empanada_style
 
     torch.manual_seed(0)
     script_empanada_style(fold_batchnorm(build_model("tiny").eval()), tmp_path / "m.pth")

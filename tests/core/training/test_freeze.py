@@ -82,7 +82,7 @@ def test_a_step_changes_exactly_the_trainable_stages(kind, choice):
         if stage in frozen_names:
             # weights AND batch-norm running statistics of frozen stages are untouched
             assert not changed, f"{key} changed although {stage} is frozen ({choice})"
-        elif "running_mean" in key or key.endswith("weight") and value.ndim > 1:
+        elif "running_mean" in key or (key.endswith("weight") and value.ndim > 1):
             assert changed, f"{key} did not change although it trains ({choice})"
     if choice == "none":
         assert frozen_names == set(ENCODER_STAGES)
