@@ -61,7 +61,7 @@ def check_output(config: TrainConfig) -> None:
                 "before); choose another name or model directory, replace it (--replace), or "
                 "continue its run from a checkpoint (--resume)"
             )
-    _writable(out)
+    _writable(Path(config.model_dir).expanduser())
 
 
 def make_card(
