@@ -21,7 +21,7 @@ from tamale.progress import Cancelled
 __all__ = ["build_parser", "main"]
 
 # module names (in this package) that provide subcommands, in help order
-COMMAND_MODULES: tuple[str, ...] = ("demo", "dataset", "infer2d", "models")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "dataset", "infer2d", "models", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:
