@@ -120,7 +120,7 @@ class TrainConfig(Config):
     """Finetune this registered model (its architecture, classes, label divisor and
     normalisation are kept). Empty: train a new model from scratch."""
     architecture: str | None = None
-    """Architecture preset for a new model (see ``tamale models presets``); empty:
+    """Architecture preset for a new model (``tamale.models.available_presets()``); empty:
     ``panoptic_deeplab_r50`` (finetuning: the base model's)."""
     architecture_options: dict[str, Any] = Field(default_factory=dict)
     """Options of the preset (e.g. ``{encoder: regnety_400mf, fpn_dim: 32}``)."""
