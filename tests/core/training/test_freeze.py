@@ -18,7 +18,7 @@ from tamale.training.targets import batch_targets
 CHOICES = ["none", "stage4", "stage3", "stage2", "stage1", "all"]
 MODELS = {
     "resnet": lambda: build_model("tiny"),
-    "regnet": lambda: build_model("tiny_bifpn", encoder="regnetx_400mf"),
+    "regnet": lambda: build_model("tiny", encoder="regnetx_400mf"),
 }
 
 
@@ -49,10 +49,10 @@ def test_trainable_parameter_counts(kind):
 
 def _one_step(model, frozen, seed=0):
     torch.manual_seed(seed)
-    x = torch.randn(2, 1, 128, 128)
-    labels = torch.zeros(2, 128, 128, dtype=torch.long)
-    labels[:, 20:60, 30:70] = 1
-    labels[:, 80:110, 80:120] = 2
+    x = torch.randn(2, 1, 64, 64)
+    labels = torch.zeros(2, 64, 64, dtype=torch.long)
+    labels[:, 10:30, 15:35] = 1
+    labels[:, 40:55, 40:60] = 2
     luts = torch.tensor([[[0, 0], [1, 1], [1, 1]]] * 2)
     targets = batch_targets(labels, luts)
     opt = make_optimizer(model, OptimizerConfig(lr=1e-2))
