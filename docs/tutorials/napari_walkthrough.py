@@ -102,7 +102,6 @@ def panoptic(args: argparse.Namespace) -> None:
 
 def finetune(args: argparse.Namespace) -> None:
     import napari
-
     from tamale.datasets import store_patches
     from tamale.registry import register_model
 

@@ -74,3 +74,16 @@ def test_more_than_320_images_and_few_iterations(tmp_path, make_config):
     result = fit(make_config(train_dir=root, patch_size=32, iterations=2, batch_size=2,
                              register_model=False))  # fmt: skip
     assert result.iterations == 2 and result.checkpoint.is_file()
+
+
+def test_mixed_precision_uses_the_current_torch_amp_api():
+    """empanada called the deprecated torch.cuda.amp.autocast / GradScaler; tamale uses
+    torch.autocast and torch.amp.GradScaler (a CPU run raises no warning at all:
+    test_fit.py::test_train_register_and_infer)."""
+    from pathlib import Path
+
+    import tamale.training
+
+    source = "".join(p.read_text() for p in Path(tamale.training.__file__).parent.glob("*.py"))
+    assert "torch.cuda.amp" not in source
+    assert "torch.amp.GradScaler(" in source and "torch.autocast(" in source
