@@ -165,3 +165,28 @@ def test_new_model_encoder_from_a_registered_model(make_config, tiny_model):
     new = load_state_dict(result.output_dir / "weights.safetensors")
     assert all(torch.equal(old[k], new[k]) for k in old if k.startswith("encoder."))
     assert any(m.startswith("encoder initialised from model") for m in result.messages)
+
+
+def test_new_model_encoder_from_weights_files(make_config, tmp_path):
+    """A .safetensors file and a PyTorch checkpoint ('state_dict', 'module.' prefixes, no
+    'encoder.' prefix: the shape of self-supervised encoder checkpoints) both load."""
+    from safetensors.torch import save_file
+
+    from tamale.errors import TamaleInputError
+    from tamale.models import build_model
+
+    torch.manual_seed(5)
+    source = build_model("tiny")
+    encoder = {k: v for k, v in source.state_dict().items() if k.startswith("encoder.")}
+    save_file({k: v.contiguous() for k, v in encoder.items()}, str(tmp_path / "enc.safetensors"))
+    bare = {"module." + k.removeprefix("encoder."): v for k, v in encoder.items()}
+    torch.save({"state_dict": bare, "epoch": 3}, tmp_path / "enc.pth.tar")
+    for path, name in ((tmp_path / "enc.safetensors", "st"), (tmp_path / "enc.pth.tar", "pt")):
+        result = fit(make_config(model_name=name, encoder_init=str(path), finetune_layers="none",
+                                 iterations=1, register_model=False))  # fmt: skip
+        new = load_state_dict(result.output_dir / "weights.safetensors")
+        assert all(torch.equal(new[k], v) for k, v in encoder.items()), name
+    other = build_model("tiny", encoder="resnet18")
+    torch.save(other.state_dict(), tmp_path / "r18.pt")
+    with pytest.raises(TamaleInputError, match="does not match this architecture"):
+        fit(make_config(model_name="bad", encoder_init=str(tmp_path / "r18.pt")))
