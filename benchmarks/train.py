@@ -79,77 +79,85 @@ def _synthetic_set(root: Path, n: int, size: int) -> Path:
     return root
 
 
-def speed(args: argparse.Namespace) -> dict[str, object]:
+def _speed_one(preset: str, layers: str, iterations: int, batch_size: int) -> dict[str, object]:
+    """One (preset, finetunable layers) case, timed through ``fit`` (run in its own process)."""
+    import resource
+
+    from tamale.models import build_model, save_weights
+    from tamale.registry import ModelCard, register_model, save_card
     from tamale.training import TrainConfig, fit
 
-    results = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TAMALE_HOME"] = str(Path(tmp) / "home")
         data = _synthetic_set(Path(tmp) / "data", 4, 512)
         # a registered base model to finetune, so that "none" really freezes the encoder
-        from tamale.models import build_model, save_weights
-        from tamale.registry import ModelCard, register_model, save_card
+        folder = Path(tmp) / "base"
+        folder.mkdir()
+        model = build_model(preset)
+        sha = save_weights(model, folder / "weights.safetensors")
+        card = ModelCard(
+            name="base",
+            architecture=preset,
+            weights={"uri": "weights.safetensors", "sha256": sha},
+            classes=[{"id": 1, "name": "mito", "kind": "instance"}],
+            padding_factor=model.padding_factor,
+        )
+        register_model(save_card(card, folder / "card.yaml"))
+        del model
+        times: list[float] = []
+        cpu: list[float] = []
+        last = [time.perf_counter(), time.process_time()]
 
-        for preset in args.presets:
-            folder = Path(tmp) / f"base-{preset}"
-            folder.mkdir()
-            model = build_model(preset)
-            sha = save_weights(model, folder / "weights.safetensors")
-            card = ModelCard(
-                name=f"base-{preset}",
-                architecture=preset,
-                weights={"uri": "weights.safetensors", "sha256": sha},
-                classes=[{"id": 1, "name": "mito", "kind": "instance"}],
-                padding_factor=model.padding_factor,
-            )
-            register_model(save_card(card, folder / "card.yaml"))
-            for layers in args.layers:
-                times: list[float] = []
-                cpu: list[float] = []
-                last = [time.perf_counter(), time.process_time()]
+        def on_event(event) -> None:
+            now, now_cpu = time.perf_counter(), time.process_time()
+            if event.stage == "train" and event.step > 0 and "loss" in event.metrics:
+                times.append(now - last[0])
+                cpu.append(now_cpu - last[1])
+            last[0], last[1] = now, now_cpu
 
-                def on_event(event, times=times, cpu=cpu, last=last) -> None:
-                    if event.stage == "train" and event.step > 0 and event.metrics:
-                        now, now_cpu = time.perf_counter(), time.process_time()
-                        times.append(now - last[0])
-                        cpu.append(now_cpu - last[1])
-                        last[0], last[1] = now, now_cpu
-                    elif event.stage == "train":
-                        last[0], last[1] = time.perf_counter(), time.process_time()
+        config = TrainConfig(
+            model_name="bench",
+            train_dir=data,
+            model_dir=Path(tmp) / "out",
+            base_model="base",
+            finetune_layers=layers,
+            iterations=iterations,
+            patch_size=256,
+            batch_size=batch_size,
+            register_model=False,
+            device="cpu",
+        )
+        fit(config, progress=on_event)
+    steady = times[1:] if len(times) > 1 else times
+    steady_cpu = cpu[1:] if len(cpu) > 1 else cpu
+    ref = REFERENCE_S_PER_IT.get((preset, layers))
+    s_it = float(np.median(steady))
+    return {
+        "preset": preset,
+        "finetune_layers": layers,
+        "batch": batch_size,
+        "patch": 256,
+        "iterations_timed": len(steady),
+        "s_per_it_median": round(s_it, 2),
+        "s_per_it_all": [round(t, 2) for t in times],
+        "cpu_s_per_it_median": round(float(np.median(steady_cpu)), 2),
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "reference_s_per_it": ref,
+        "ratio_to_reference": round(s_it / ref, 2) if ref else None,
+    }
 
-                config = TrainConfig(
-                    model_name=f"bench-{preset}-{layers}",
-                    train_dir=data,
-                    model_dir=Path(tmp) / "out",
-                    base_model=f"base-{preset}",
-                    finetune_layers=layers,
-                    iterations=args.iterations,
-                    patch_size=256,
-                    batch_size=args.batch_size,
-                    register_model=False,
-                    replace=True,
-                    device="cpu",
-                )
-                fit(config, progress=on_event)
-                steady = times[1:] if len(times) > 1 else times
-                steady_cpu = cpu[1:] if len(cpu) > 1 else cpu
-                ref = REFERENCE_S_PER_IT.get((preset, layers))
-                s_it = float(np.median(steady))
-                results.append(
-                    {
-                        "preset": preset,
-                        "finetune_layers": layers,
-                        "batch": args.batch_size,
-                        "patch": 256,
-                        "iterations_timed": len(steady),
-                        "s_per_it_median": round(s_it, 2),
-                        "s_per_it_all": [round(t, 2) for t in times],
-                        "cpu_s_per_it_median": round(float(np.median(steady_cpu)), 2),
-                        "reference_s_per_it": ref,
-                        "ratio_to_reference": round(s_it / ref, 2) if ref else None,
-                    }
-                )
-                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+
+def speed(args: argparse.Namespace) -> dict[str, object]:
+    import subprocess
+
+    results = []
+    for preset in args.presets:
+        for layers in args.layers:
+            cmd = [sys.executable, __file__, "--threads", str(args.threads), "speed-one",
+                   preset, layers, str(args.iterations), str(args.batch_size)]  # fmt: skip
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            results.append(json.loads(out))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     return {"benchmark": "train-speed", "machine": _machine(), "results": results}
 
 
@@ -280,6 +288,11 @@ def main() -> None:
     sp.add_argument("--layers", nargs="+", default=["none", "all"])
     sp.add_argument("--iterations", type=int, default=3)
     sp.add_argument("--batch-size", type=int, default=16)
+    one = sub.add_parser("speed-one")
+    one.add_argument("preset")
+    one.add_argument("layers")
+    one.add_argument("iterations", type=int)
+    one.add_argument("batch_size", type=int)
     q = sub.add_parser("quality")
     q.add_argument("--out", required=True)
     q.add_argument("--name", default="tamale-mito-vnc")
@@ -299,6 +312,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.what == "speed-one":
+        print(json.dumps(_speed_one(args.preset, args.layers, args.iterations, args.batch_size)))
+        return
     result = speed(args) if args.what == "speed" else quality(args)
     print(json.dumps(result, indent=1))
 
