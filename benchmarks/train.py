@@ -226,6 +226,7 @@ def quality(args: argparse.Namespace) -> dict[str, object]:
         iterations=args.iterations,
         patch_size=args.patch_size,
         batch_size=args.batch_size,
+        downsampling=args.downsampling,
         val_every=args.val_every,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
@@ -304,6 +305,7 @@ def main() -> None:
     q.add_argument("--val-every", type=int, default=50)
     q.add_argument("--checkpoint-every", type=int, default=25)
     q.add_argument("--lr", type=float, default=3e-3)
+    q.add_argument("--downsampling", type=int, default=1, choices=[1, 2, 4])
     q.add_argument("--scale", type=float, nargs=2, default=[0.6, 1.6])
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-fill", action="store_true", help="leave unlabelled slices empty")

@@ -66,6 +66,9 @@ class TrainDock(TrainingDockBase):
             tooltip=tip("encoder_init"),
             placeholder="optional: .safetensors or PyTorch state dict",
         )
+        self.downsampling = ComboBox(
+            label="image downsampling", choices=[1, 2, 4], value=1, tooltip=tip("downsampling")
+        )
         self.description = TextEdit(value="", tooltip=tip("description"))
         self.description.label = "description"
         self.description.native.setMaximumHeight(60)
@@ -84,6 +87,7 @@ class TrainDock(TrainingDockBase):
                 self.iterations,
                 self.patch_size,
                 self.batch_size,
+                self.downsampling,
                 self.use_gpu,
                 self.custom_config,
                 self.description,
@@ -108,6 +112,7 @@ class TrainDock(TrainingDockBase):
             "architecture": self.architecture.value,
             "encoder_init": model or path or None,
             "description": str(self.description.value),
+            "downsampling": int(self.downsampling.value),
         }
 
     def _set_specific(self, config: TrainConfig) -> None:
@@ -122,3 +127,4 @@ class TrainDock(TrainingDockBase):
             self.encoder_model.value = ""
             self.encoder_file.value = init
         self.description.value = config.description
+        self.downsampling.value = config.downsampling

@@ -157,6 +157,7 @@ def test_train_dock_round_trip_and_bad_input(make_napari_viewer, train_dir, tmp_
         iterations=1234,
         patch_size=384,
         batch_size=8,
+        downsampling=2,
         device="cpu",
         description="three classes",
     )

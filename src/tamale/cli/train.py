@@ -44,6 +44,12 @@ def _common(parser: argparse.ArgumentParser, finetune: bool) -> None:
     )
     parser.add_argument("--patch-size", type=int, help="patch side in pixels (256)")
     parser.add_argument("--batch-size", type=int, help="patches per iteration (16)")
+    parser.add_argument(
+        "--downsampling",
+        type=int,
+        choices=[1, 2, 4],
+        help="train at 1/N of the images' resolution (1); the card recommends it for inference",
+    )
     parser.add_argument("--val-every", type=int, help="validate every N iterations (5 per run)")
     parser.add_argument("--checkpoint-every", type=int, help="checkpoint every N iterations")
     parser.add_argument("--seed", type=int, help="random seed (0)")
@@ -106,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 _FIELDS = (
     "model_name", "train_dir", "val_dir", "model_dir", "finetune_layers", "iterations",
-    "patch_size", "batch_size", "val_every", "checkpoint_every", "seed", "device", "export",
+    "patch_size", "batch_size", "downsampling", "val_every", "checkpoint_every", "seed", "device", "export",
     "description", "resume", "replace",
 )  # fmt: skip
 

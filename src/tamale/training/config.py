@@ -145,6 +145,12 @@ class TrainConfig(Config):
     factor (16 for Panoptic-DeepLab, 128 for Panoptic-BiFPN)."""
     batch_size: int = Field(default=16, ge=1, le=1024)
     """Patches per iteration; lower it when memory runs out."""
+    downsampling: Literal[1, 2, 4] = 1
+    """Train at 1/downsampling of the images' resolution (images area-averaged, masks
+    sampled), for objects large enough to be seen smaller: each patch then covers
+    downsampling^2 times the area. Validation runs 2D inference with the same image
+    downsampling, which the model's card recommends; 1 for a finetuned model (it keeps
+    the base model's recommendation)."""
     val_every: int | None = Field(default=None, ge=1)
     """Validate every this many iterations (and at the end); empty: 5 times per run."""
     checkpoint_every: int | None = Field(default=None, ge=1)

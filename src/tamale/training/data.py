@@ -32,7 +32,14 @@ from tamale.inference.normalize import make_normalizer
 from tamale.progress import CancelToken, ProgressEvent, Work, check
 from tamale.registry.card import ClassSpec, Norms
 
-__all__ = ["DatasetSpec", "LoadedImage", "LoadedSet", "data_norms", "iter_load_dataset"]
+__all__ = [
+    "DatasetSpec",
+    "LoadedImage",
+    "LoadedSet",
+    "data_norms",
+    "downsample_pair",
+    "iter_load_dataset",
+]
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,24 @@ def _compact(mask: np.ndarray, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarra
     return inverse.reshape(mask.shape).astype(np.int32), lut
 
 
+def downsample_pair(image: np.ndarray, mask: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image and mask at ``1/f`` resolution, aligned as 2D inference aligns them.
+
+    The image is area-averaged over ``f x f`` blocks after replicating its last row and
+    column up to a multiple of ``f`` (exactly :func:`tamale.inference.model_input`); the
+    mask takes the pixel nearest each block's centre.
+    """
+    import torch
+
+    from tamale.inference.predict import model_input
+
+    small = model_input(torch.from_numpy(image)[None], f, 1)[0, 0].numpy()
+    h, w = small.shape
+    ys = np.minimum(np.arange(h) * f + f // 2, mask.shape[0] - 1)
+    xs = np.minimum(np.arange(w) * f + f // 2, mask.shape[1] - 1)
+    return np.ascontiguousarray(small), np.ascontiguousarray(mask[np.ix_(ys, xs)])
+
+
 def data_norms(root: str | Path) -> Norms:
     """Mean and standard deviation of a training set's intensities, on the 0-1 scale
     inference maps them to (uint8: /255; other types: robust percentiles)."""
@@ -175,6 +200,7 @@ def iter_load_dataset(
     *,
     role: str = "training",
     keep_masks: bool = False,
+    downsampling: int = 1,
     cancel: CancelToken | None = None,
 ) -> Work[LoadedSet]:
     """Read, check, normalise and relabel a training-set directory.
@@ -191,6 +217,9 @@ def iter_load_dataset(
         ``training`` or ``validation`` (for messages).
     keep_masks : bool
         Keep the original masks (validation).
+    downsampling : int
+        Shrink images and masks by this factor (images: the area average inference uses,
+        :func:`tamale.inference.model_input`; masks: the centre pixel of each block).
 
     Raises
     ------
@@ -217,8 +246,10 @@ def iter_load_dataset(
         _check_values(name, values, spec)
         if values.max() == 0:
             out.empty.append(name)
-        compact, lut = _compact(mask, spec)
         normalised = make_normalizer(image, norms)(image).astype(np.float32, copy=False)
+        if downsampling > 1:
+            normalised, mask = downsample_pair(normalised, mask, downsampling)
+        compact, lut = _compact(mask, spec)
         out.items.append(LoadedImage(name, normalised, compact, lut, mask if keep_masks else None))
         yield ProgressEvent("read", k + 1, n, f"reading the {role} set")
     if role == "training" and len(out.empty) == len(out.items):

@@ -97,6 +97,8 @@ def make_card(
         citation = ""
         divisor = label_divisor or 1000
         inference = {}
+    if config.downsampling > 1:
+        inference["downsampling"] = config.downsampling
     finetune = {
         "patch_size": config.patch_size,
         "iterations": config.iterations,

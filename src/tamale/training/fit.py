@@ -63,6 +63,7 @@ BEST = "best.pt"
 _RUN_FIELDS = (
     "base_model", "architecture", "architecture_options", "classes", "label_divisor",
     "encoder_init", "finetune_layers", "iterations", "patch_size", "batch_size", "seed",
+    "downsampling",
     "augment", "loss", "optimizer", "amp",
 )  # fmt: skip
 
@@ -217,7 +218,12 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
     if norms is None:
         norms = data_norms(config.train_dir)
     train_set: LoadedSet = yield from iter_load_dataset(
-        config.train_dir, spec, norms, role="training", cancel=cancel
+        config.train_dir,
+        spec,
+        norms,
+        role="training",
+        downsampling=config.downsampling,
+        cancel=cancel,
     )
     val_set: LoadedSet | None = None
     if config.val_dir is not None:
@@ -358,7 +364,9 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
                     )
                     model.eval()
                     try:
-                        result = validate(model, val_set, device, cancel)
+                        result = validate(
+                            model, val_set, device, cancel, downsampling=config.downsampling
+                        )
                     finally:
                         train_mode(model, frozen)
                     last_validation = {

@@ -42,12 +42,14 @@ def predict_labels(
     classes: ClassTable,
     device: torch.device,
     config: PostprocessConfig | None = None,
+    downsampling: int = 1,
 ) -> np.ndarray:
-    """Panoptic labels of one normalised image (the model in eval mode)."""
+    """Panoptic labels of one normalised image (the model in eval mode), at the image's
+    resolution; ``downsampling`` as in 2D inference."""
     cfg = config or PostprocessConfig(label_divisor=PRED_DIVISOR)
     x = torch.from_numpy(np.ascontiguousarray(image))[None].to(device)
     with torch.inference_mode():
-        raw = predict_raw(model, x)
+        raw = predict_raw(model, x, downsampling=downsampling)
         return postprocess(raw, cfg, classes)[0]
 
 
@@ -62,8 +64,10 @@ def validate(
     data: LoadedSet,
     device: torch.device,
     cancel: CancelToken | None = None,
+    downsampling: int = 1,
 ) -> ValidationResult:
-    """Score ``model`` (already in eval mode) on every image of ``data``."""
+    """Score ``model`` (already in eval mode) on every image of ``data`` (full resolution;
+    the model sees it downsampled by ``downsampling``, as 2D inference would)."""
     spec = data.spec
     table = ClassTable.from_classes(spec.classes)
     things = spec.things
@@ -73,7 +77,7 @@ def validate(
     per_image: dict[str, dict[str, float]] = {}
     for item in data.items:
         check(cancel)
-        pred = predict_labels(model, item.image, table, device)
+        pred = predict_labels(model, item.image, table, device, downsampling=downsampling)
         if single:  # one class: any nonzero id is an object (the class id does not matter)
             pred_keys = _single_class_keys(pred, bool(things))
             gt_keys = _single_class_keys(item.mask, bool(things))

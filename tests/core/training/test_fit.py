@@ -190,3 +190,24 @@ def test_new_model_encoder_from_weights_files(make_config, tmp_path):
     torch.save(other.state_dict(), tmp_path / "r18.pt")
     with pytest.raises(TamaleInputError, match="does not match this architecture"):
         fit(make_config(model_name="bad", encoder_init=str(tmp_path / "r18.pt")))
+
+
+def test_training_at_half_resolution(make_config, tmp_path):
+    """downsampling=2: patches from half-resolution images; validation at full
+    resolution through 2D inference's downsampling; the card recommends it."""
+    result = fit(make_config(model_name="half", downsampling=2, val_dir=tmp_path / "train",
+                             iterations=2, batch_size=2))  # fmt: skip
+    assert result.card.inference == {"downsampling": 2}
+    assert "val_f1" in result.validation
+
+
+def test_downsample_pair_keeps_images_and_masks_aligned():
+    from tamale.training.data import downsample_pair
+
+    mask = np.zeros((10, 13), np.uint32)
+    mask[2:8, 4:12] = 7
+    image = (mask * 10).astype(np.float32)
+    small_image, small_mask = downsample_pair(image, mask, 2)
+    assert small_image.shape == small_mask.shape == (5, 7)
+    inside = (small_image == 70) | (small_image == 0)  # blocks fully in or out
+    np.testing.assert_array_equal(small_image[inside], small_mask[inside] * 10)
