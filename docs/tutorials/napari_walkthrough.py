@@ -41,11 +41,14 @@ def shot(viewer, name: str) -> None:
     print("screenshot", IMAGES / name, flush=True)
 
 
-def infer(viewer, app, model: str, layer: str, name: str) -> None:
+def infer(viewer, app, model: str, layer: str, name: str, downsampling: int = 1, divisor=None):
     _, dock = viewer.window.add_plugin_dock_widget("tamale", "2D inference (parameter testing)")
     dock.image.value = viewer.layers[layer]
     dock.model.value = model
     dock.use_gpu.value = False
+    dock.downsampling.value = downsampling
+    if divisor:
+        dock.label_divisor.value = divisor
     dock.runner.run_button.clicked.emit()
     wait(app, lambda: not dock.runner.busy)
     if dock.runner.last_error:
@@ -65,9 +68,8 @@ def panoptic(args: argparse.Namespace) -> None:
     viewer.dims.set_current_step(0, 16)
     config = work / "panoptic.yaml"
     config.write_text(
-        "architecture_options:\n  decoder_channels: 64\n  low_level_channels_project: [32]\n"
-        "  subdivision_num_points: 8192\n  train_num_points: 1024\n"
-        f"val_every: {max(1, args.iterations // 4)}\nseed: 0\n"
+        "architecture_options: {encoder: regnety_400mf, fpn_dim: 32}\n"
+        f"val_every: {max(1, args.iterations // 4)}\n"
     )
     _, dock = viewer.window.add_plugin_dock_widget("tamale", "Train a model")
     dock.model_name.value = "vnc-panoptic"
@@ -76,10 +78,11 @@ def panoptic(args: argparse.Namespace) -> None:
     dock.model_dir.value = str(work / "models")
     dock.dataset_labels.value = "1,membrane,semantic\n2,mitochondria,instance\n3,glia,semantic"
     dock.label_divisor.value = 1000
-    dock.architecture.value = "tiny"
+    dock.architecture.value = "panoptic_bifpn_regnety"
     dock.iterations.value = args.iterations
     dock.patch_size.value = 256
     dock.batch_size.value = 8
+    dock.downsampling.value = 2
     dock.use_gpu.value = False
     dock.custom_config.value = str(config)
     dock.description.value = "Membranes, mitochondria and glia in VNC ssTEM (tutorial)."
@@ -94,7 +97,7 @@ def panoptic(args: argparse.Namespace) -> None:
     shot(viewer, "train_dock.png")
     (work / "panoptic_result.json").write_text(json.dumps(dock.last_result.validation, indent=1))
     viewer.window.remove_dock_widget(dock.native.parent())
-    infer(viewer, app, "vnc-panoptic", "vnc_sstem", "vnc-panoptic labels")
+    infer(viewer, app, "vnc-panoptic", "vnc_sstem", "vnc-panoptic", downsampling=2, divisor=1000)
     viewer.dims.set_current_step(0, 16)
     shot(viewer, "panoptic_result.png")
     viewer.close()
