@@ -1,7 +1,9 @@
 """Run a tutorial's napari steps for real and take its screenshots (under Xvfb).
 
-    xvfb-run -a python docs/tutorials/napari_walkthrough.py panoptic --work DIR
-    xvfb-run -a python docs/tutorials/napari_walkthrough.py finetune --work DIR --base-card CARD
+    xvfb-run -a -s "-screen 0 1920x1200x24" python docs/tutorials/napari_walkthrough.py \
+        panoptic --work DIR
+    xvfb-run -a -s "-screen 0 1920x1200x24" python docs/tutorials/napari_walkthrough.py \
+        finetune --work DIR --base-card CARD
 
 ``panoptic`` expects ``DIR/vnc_panoptic/{train,val}`` (build_vnc_panoptic_set.py) and
 trains through the *Train a model* dock; ``finetune`` builds a one-tile training set from
@@ -62,6 +64,7 @@ def panoptic(args: argparse.Namespace) -> None:
 
     work = Path(args.work).resolve()
     viewer = napari.Viewer()
+    viewer.window._qt_window.resize(1760, 1150)
     app = napari.qt.get_qapp()
     volume = tifffile.imread(DATA / "vnc_sstem" / "image.tif")
     viewer.add_image(volume, name="vnc_sstem")
@@ -116,6 +119,7 @@ def finetune(args: argparse.Namespace) -> None:
     store_patches(work / "tile_set", "mito_tile", "panoptic_tile", [image], [mito])
 
     viewer = napari.Viewer()
+    viewer.window._qt_window.resize(1760, 1150)
     app = napari.qt.get_qapp()
     viewer.add_image(image, name="panoptic_tile")
     viewer.add_labels(mito, name="annotation", visible=False)

@@ -20,7 +20,7 @@ __all__ = ["SERIES", "TrainingPlot", "plot_container"]
 
 SERIES: dict[str, tuple[str, str]] = {
     "loss": ("loss", "#e0e0e0"),
-    "val_f1": ("F1@0.5", "#4fc3f7"),
+    "val_f1": ("F1", "#4fc3f7"),
     "val_pq": ("PQ", "#ffb74d"),
     "val_iou": ("IoU", "#81c784"),
 }
@@ -36,7 +36,8 @@ class TrainingPlot(QWidget):
         self.setMinimumHeight(170)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip(
-            "Training loss (top, log scale) and validation F1@0.5, PQ and IoU (bottom, 0-1) "
+            "Training loss (top, log scale) and validation F1 at IoU 0.5, PQ and semantic IoU "
+            "(bottom, 0-1) "
             "against iterations"
         )
 
@@ -74,11 +75,11 @@ class TrainingPlot(QWidget):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             w, h = self.width(), self.height()
             painter.fillRect(0, 0, w, h, QColor("#262930"))
-            top = QRectF(36, 8, w - 110, h * 0.5 - 16)
-            bottom = QRectF(36, h * 0.5 + 4, w - 110, h * 0.5 - 24)
+            top = QRectF(36, 8, w - 118, h * 0.5 - 16)
+            bottom = QRectF(36, h * 0.5 + 4, w - 118, h * 0.5 - 24)
             x_max = float(self.total or max([p[0] for p in self.series["loss"]] or [1.0]))
             self._frame(painter, top, "loss")
-            self._frame(painter, bottom, "validation")
+            self._frame(painter, bottom, "val")
             loss = [(x, math.log10(max(y, 1e-8))) for x, y in self.series["loss"]]
             if loss:
                 ys = [y for _, y in loss]
@@ -96,7 +97,7 @@ class TrainingPlot(QWidget):
                 self._label(painter, bottom, row, f"{SERIES[key][0]} {pts[-1][1]:.3f}", key)
                 row += 1
             painter.setPen(QColor("#9e9e9e"))
-            painter.drawText(QRectF(36, h - 18, w - 110, 16), Qt.AlignmentFlag.AlignRight,
+            painter.drawText(QRectF(36, h - 18, w - 118, 16), Qt.AlignmentFlag.AlignRight,
                              f"iteration {int(x_max)}")  # fmt: skip
         finally:
             painter.end()
@@ -105,7 +106,7 @@ class TrainingPlot(QWidget):
         painter.setPen(QPen(QColor("#5a5f6a"), 1))
         painter.drawRect(rect)
         painter.setPen(QColor("#9e9e9e"))
-        painter.drawText(QRectF(0, rect.top(), 34, 14), Qt.AlignmentFlag.AlignRight, title[:4])
+        painter.drawText(QRectF(0, rect.top(), 32, 14), Qt.AlignmentFlag.AlignRight, title)
 
     def _curve(
         self,
@@ -136,7 +137,7 @@ class TrainingPlot(QWidget):
 
     def _label(self, painter: QPainter, rect: QRectF, row: int, text: str, key: str) -> None:
         painter.setPen(QColor(SERIES[key][1]))
-        painter.drawText(QRectF(rect.right() + 4, rect.top() + 16 * row, 100, 16), text)
+        painter.drawText(QRectF(rect.right() + 6, rect.top() + 16 * row, 112, 16), text)
 
 
 def plot_container(plot: TrainingPlot) -> Container:
