@@ -101,6 +101,7 @@ class TaskRunner(Container):
         self._pbar: napari_progress | None = None
         self._stage: str | None = None
         self._started = 0.0
+        self._cooperative = False
         self.last_error: BaseException | None = None
         self.cancel_button.changed.connect(self.cancel)
         # a dock closed while its task runs: stop the task, touch no deleted widget
@@ -121,6 +122,8 @@ class TaskRunner(Container):
         on_result: Callable[[Any], None] | None = None,
         description: str = "tamale",
         on_finished: Callable[[], None] | None = None,
+        on_event: Callable[[ProgressEvent], None] | None = None,
+        cooperative_cancel: bool = False,
     ) -> GeneratorWorker | None:
         """Run ``work(cancel_token)`` in a thread worker.
 
@@ -134,6 +137,13 @@ class TaskRunner(Container):
             Shown in napari's activity panel.
         on_finished : callable, optional
             Called on the GUI thread when the task ends in any way.
+        on_event : callable, optional
+            Called on the GUI thread with every :class:`ProgressEvent` (connected before
+            the worker starts, so no event is missed).
+        cooperative_cancel : bool
+            Cancel only sets the :class:`CancelToken` and lets the work end itself (it
+            raises :class:`Cancelled` after tidying up, e.g. writing a checkpoint); by
+            default the worker is also stopped at its next yield.
 
         Returns None (and notifies) if a task is already running.
         """
@@ -160,6 +170,9 @@ class TaskRunner(Container):
         self.status.value = "starting..."
 
         worker.yielded.connect(self._on_event)
+        if on_event is not None:
+            worker.yielded.connect(on_event)
+        self._cooperative = cooperative_cancel
         if on_result is not None:
             worker.returned.connect(on_result)
         worker.returned.connect(self._on_returned)
@@ -176,7 +189,8 @@ class TaskRunner(Container):
         if self._token is not None:
             self._token.cancel()
         if self.worker is not None:
-            self.worker.quit()
+            if not self._cooperative:
+                self.worker.quit()
             self.status.value = "cancelling..."
 
     # -- signal handlers (GUI thread) ------------------------------------

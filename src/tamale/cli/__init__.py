@@ -21,7 +21,15 @@ from tamale.progress import Cancelled
 __all__ = ["build_parser", "main"]
 
 # module names (in this package) that provide subcommands, in help order
-COMMAND_MODULES: tuple[str, ...] = ("demo", "dataset", "infer2d", "infer3d", "models", "pick")
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
+    "dataset",
+    "infer2d",
+    "infer3d",
+    "models",
+    "pick",
+    "train",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
