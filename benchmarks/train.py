@@ -36,9 +36,6 @@ REFERENCE_S_PER_IT = {  # empanada-napari on a CPU, batch 16 of 256^2 (docs/perf
     ("panoptic_bifpn_r50", "all"): 9.4,
     ("panoptic_deeplab_r50", "none"): 11.6,
 }
-SHARED = Path(
-    os.environ.get("TAMALE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 
 
 def _machine() -> dict[str, object]:
@@ -164,35 +161,17 @@ def speed(args: argparse.Namespace) -> dict[str, object]:
 # -- quality run ------------------------------------------------------------------------
 
 
-def _fill_missing(labels: np.ndarray, merged: np.ndarray, min_size: int = 100) -> list[int]:
-    """Slices without any mitochondria label get 4-connected components of the merged
-    map's mitochondria value (191), as in ``mito_instances_2d_cc`` elsewhere."""
-    from scipy import ndimage as ndi
-
-    filled = []
-    next_id = int(labels.max()) + 1
-    for z in range(labels.shape[0]):
-        if labels[z].any() or not (merged[z] == 191).any():
-            continue
-        cc, n = ndi.label(merged[z] == 191)
-        sizes = np.bincount(cc.ravel())
-        keep = np.flatnonzero(sizes >= min_size)
-        keep = keep[keep > 0]
-        lut = np.zeros(n + 1, dtype=labels.dtype)
-        lut[keep] = np.arange(next_id, next_id + len(keep), dtype=labels.dtype)
-        labels[z] = lut[cc]
-        next_id += len(keep)
-        filled.append(z)
-    return filled
-
-
 def _vnc_sets(out: Path, fill: bool) -> tuple[Path, Path, list[int]]:
     import tifffile
 
-    src = SHARED / "vnc_sstem"
-    image = tifffile.imread(src / "image.tif")
-    labels = tifffile.imread(src / "mito_instances_2d_cc.tif").astype(np.uint32)
-    filled = _fill_missing(labels, tifffile.imread(src / "all_labels_merged.tif")) if fill else []
+    from vnc_sstem import VNC, load_vnc_sstem
+
+    if fill:  # the repaired ground truth (see benchmarks/vnc_sstem.py)
+        image, labels, filled = load_vnc_sstem()
+    else:
+        image = tifffile.imread(VNC / "image.tif")
+        labels = tifffile.imread(VNC / "mito_instances_2d_cc.tif").astype(np.uint32)
+        filled = []
     train, val = out / "data" / "train", out / "data" / "val"
     for root, zs in ((train, range(0, 14)), (val, range(14, 20))):
         for sub in ("images", "masks"):

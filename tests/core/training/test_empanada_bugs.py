@@ -1,6 +1,6 @@
 """empanada's training bugs, each shown absent: pairing by listing order, 16-bit images cut
 to 8 bits, a ZeroDivisionError past 320 images (the others: test_freeze.py,
-test_fit.py::test_last_iterations_are_saved, test_bad_input.py::test_registered_name...,
+test_fit.py::test_last_iterations_are_saved, test_training_bad_input.py::test_registered_name...,
 test_fit.py::test_train_register_and_infer for deprecated AMP calls)."""
 
 from __future__ import annotations
