@@ -56,6 +56,11 @@ class Config(BaseModel):
     @classmethod
     def from_yaml(cls: type[C], path: str | Path) -> C:
         """Read a YAML file with ``yaml.safe_load`` and validate it."""
+        return cls.from_mapping(cls.yaml_mapping(path), source=str(path))
+
+    @staticmethod
+    def yaml_mapping(path: str | Path) -> dict[str, Any]:
+        """The mapping in a YAML file (``yaml.safe_load``), not yet validated."""
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -65,7 +70,7 @@ class Config(BaseModel):
             raise ConfigError(f"{path} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} must hold a mapping of keys to values")
-        return cls.from_mapping(data, source=str(path))
+        return data
 
     def to_yaml(self, path: str | Path) -> None:
         """Write the configuration as YAML (JSON-compatible values)."""

@@ -33,7 +33,7 @@ from tamale.inference import (
 )
 from tamale.registry import get_card
 from tamale_napari._layers import PlaneSelection, current_plane, layer_array
-from tamale_napari._model_choice import model_combo
+from tamale_napari._model_choice import apply_recommended, model_combo
 from tamale_napari._workers import TaskRunner, report_error
 
 if TYPE_CHECKING:
@@ -115,6 +115,14 @@ class Inference2DDock(Container):
             max=2**31 - 1,
             tooltip=_tip("label_divisor"),
         )
+        self.min_area = SpinBox(
+            label="min area (pixels)",
+            value=0,
+            min=0,
+            max=10**9,
+            step=50,
+            tooltip=_tip("min_area"),
+        )
         self.batch_mode = CheckBox(text="batch mode", value=False, tooltip=_tip("batch_mode"))
         gpu = gpu_name()
         self.use_gpu = CheckBox(
@@ -177,6 +185,7 @@ class Inference2DDock(Container):
                 self.fine_boundaries,
                 self.semantic_only,
                 self.label_divisor,
+                self.min_area,
                 self.batch_mode,
                 self.use_gpu,
                 self.use_quantized,
@@ -200,6 +209,8 @@ class Inference2DDock(Container):
         self._context: dict[str, Any] = {}
         self.runner.run_button.changed.connect(self._run)
         self.model.changed.connect(self._update_quantized)
+        self.model.changed.connect(lambda name: apply_recommended(self, name))
+        apply_recommended(self, self.model.value, notify=False)
         self.use_gpu.changed.connect(self._update_quantized)
         self.confine.changed.connect(self._update_visibility)
         self.output_to_layer.changed.connect(self._update_visibility)
@@ -265,6 +276,7 @@ class Inference2DDock(Container):
             "fine_boundaries": bool(self.fine_boundaries.value),
             "semantic_only": bool(self.semantic_only.value),
             "label_divisor": int(self.label_divisor.value),
+            "min_area": int(self.min_area.value),
             "batch_mode": bool(self.batch_mode.value),
             "use_gpu": bool(self.use_gpu.value),
             "use_quantized": bool(self.use_quantized.value),
@@ -289,6 +301,7 @@ class Inference2DDock(Container):
         self.fine_boundaries.value = config.fine_boundaries
         self.semantic_only.value = config.semantic_only
         self.label_divisor.value = config.label_divisor
+        self.min_area.value = config.min_area
         self.batch_mode.value = config.batch_mode
         self.use_gpu.value = config.use_gpu
         if self.use_quantized.enabled or not config.use_quantized:

@@ -42,7 +42,7 @@ from tamale.inference.volume_store import free_store_path, read_store_info
 from tamale.postprocess.median import MEDIAN_SIZES
 from tamale.registry import get_card
 from tamale_napari._layers import layer_array
-from tamale_napari._model_choice import model_combo
+from tamale_napari._model_choice import apply_recommended, model_combo
 from tamale_napari._workers import TaskRunner, report_error
 
 if TYPE_CHECKING:
@@ -128,6 +128,14 @@ class Inference3DDock(Container):
             max=10**9,
             step=100,
             tooltip=_tip("min_size"),
+        )
+        self.min_area = SpinBox(
+            label="min area (pixels)",
+            value=0,
+            min=0,
+            max=10**9,
+            step=50,
+            tooltip=_tip("min_area"),
         )
         self.min_extent = SpinBox(
             label="min box extent", value=5, min=0, max=10**6, tooltip=_tip("min_extent")
@@ -255,6 +263,7 @@ class Inference3DDock(Container):
                 self.fine_boundaries,
                 self.semantic_only,
                 self.label_divisor,
+                self.min_area,
                 self.use_quantized,
                 self.tile_size,
                 self.tile_overlap,
@@ -298,6 +307,8 @@ class Inference3DDock(Container):
         self.plane.changed.connect(self._plane_changed)
         self.image.changed.connect(self._image_changed)
         self.model.changed.connect(self._update_quantized)
+        self.model.changed.connect(lambda name: apply_recommended(self, name))
+        apply_recommended(self, self.model.value, notify=False)
         for name in ("inserted", "removed", "reordered"):
             getattr(viewer.layers.events, name).connect(self._layers_changed)
         self._update_quantized()
@@ -369,6 +380,7 @@ class Inference3DDock(Container):
             "fine_boundaries": bool(self.fine_boundaries.value),
             "semantic_only": bool(self.semantic_only.value),
             "label_divisor": int(self.label_divisor.value),
+            "min_area": int(self.min_area.value),
             "use_quantized": bool(self.use_quantized.value),
             "batch_size": int(self.batch_size.value),
             "tile_size": int(self.tile_size.value),
@@ -400,6 +412,7 @@ class Inference3DDock(Container):
         self.fine_boundaries.value = config.fine_boundaries
         self.semantic_only.value = config.semantic_only
         self.label_divisor.value = config.label_divisor
+        self.min_area.value = config.min_area
         if self.use_quantized.enabled or not config.use_quantized:
             self.use_quantized.value = config.use_quantized
         self.batch_size.value = config.batch_size

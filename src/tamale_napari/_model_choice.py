@@ -89,3 +89,36 @@ def model_combo(
     combo._tamale_source = source  # type: ignore[attr-defined]
     _combos.add(combo)
     return combo
+
+
+def apply_recommended(dock: Any, name: str | None, notify: bool = True) -> list[str]:
+    """Show model ``name``'s recommended parameters (its card's ``inference`` section) in
+    ``dock`` (which has ``to_config`` / ``set_config``); return the names of the
+    parameters that changed. Nothing changes when the card recommends nothing, and a
+    card with invalid recommendations is reported as an error notification (``notify``
+    False: silently, for a dock's first model)."""
+    from napari.utils.notifications import show_error, show_info
+
+    from tamale.errors import TamaleInputError
+    from tamale.inference import recommended_config
+    from tamale.registry import get_card
+
+    if not name:
+        return []
+    try:
+        card = get_card(name)
+        if not card.inference:
+            return []
+        current = dock.to_config()
+        wanted = recommended_config(card, current)
+    except (TamaleInputError, ValueError) as exc:
+        if notify:
+            show_error(str(exc))
+        return []
+    changed = [k for k in type(current).model_fields if getattr(current, k) != getattr(wanted, k)]
+    if changed:
+        dock.set_config(wanted)
+        if notify:
+            values = ", ".join(f"{k.replace('_', ' ')} {getattr(wanted, k)}" for k in changed)
+            show_info(f"model {name!r} recommends: {values}")
+    return changed

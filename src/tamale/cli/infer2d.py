@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="replace --out if it exists (refused otherwise)"
     )
     parser.add_argument(
-        "--config", type=Path, help="YAML file with parameters (options given here win)"
+        "--config",
+        type=Path,
+        help="YAML file with parameters (over the model's recommended ones; options given here win)",
     )
     parser.add_argument(
         "--batch", action="store_true", help="the image is a stack: segment each slice"
@@ -56,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--semantic-only", action="store_true", default=None, help="one region per class"
     )
     parser.add_argument("--max-objects-per-class", type=int, help="label divisor (10000)")
+    parser.add_argument("--min-area", type=int, help="drop 2D instances under this many pixels (0)")
     parser.add_argument("--cpu", action="store_true", help="do not use a GPU")
     parser.add_argument(
         "--quantized", action="store_true", default=None, help="int8 model on the CPU"
@@ -81,6 +84,7 @@ _OPTION_TO_FIELD = {
     "fine_boundaries": "fine_boundaries",
     "semantic_only": "semantic_only",
     "max_objects_per_class": "label_divisor",
+    "min_area": "min_area",
     "quantized": "use_quantized",
     "half": "half_precision",
     "tile_size": "tile_size",
@@ -125,6 +129,7 @@ def _parse_roi(text: str) -> tuple[int, int, int, int]:
 def run(args: argparse.Namespace) -> int:
     from tamale.cli._progress import TerminalProgress
     from tamale.inference import Inference2DConfig, infer_2d
+    from tamale.inference.config import layered_config
 
     out: Path = args.out
     if out.suffix.lower() not in _SUFFIXES:
@@ -134,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the folder of --out does not exist: {out.parent}")
 
-    base = Inference2DConfig.from_yaml(args.config) if args.config else Inference2DConfig()
     updates = {
         field: getattr(args, option)
         for option, field in _OPTION_TO_FIELD.items()
@@ -144,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         updates["use_gpu"] = False
     if args.batch:
         updates["batch_mode"] = True
-    config = Inference2DConfig.from_mapping({**base.model_dump(), **updates}, "options")
+    config = layered_config(Inference2DConfig, args.model, args.config, updates)
 
     image = _read(args.image)
     if args.channel is not None:

@@ -45,7 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--scheduler-timeout", type=float, default=10.0, help="seconds to reach the scheduler"
     )
-    parser.add_argument("--config", type=Path, help="YAML parameters (options given here win)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="YAML parameters (over the model's recommended ones; options given here win)",
+    )
     parser.add_argument("--level", type=int, help="pyramid level of a multiscale input (0)")
     parser.add_argument("--channel", type=int, default=0, help="channel of a 4D input (0)")
     parser.add_argument("--voxel-size", help="Z,Y,X voxel size (recorded; warns if anisotropic)")
@@ -64,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--semantic-only", action="store_true", default=None, help="one region per class"
     )
     g.add_argument("--max-objects-per-class", type=int, help="label divisor (10000)")
+    g.add_argument("--min-area", type=int, help="drop 2D instances under this many pixels (0)")
     g.add_argument("--cpu", action="store_true", help="do not use a GPU")
     g.add_argument("--quantized", action="store_true", default=None, help="int8 model on the CPU")
     g.add_argument("--batch-size", type=int, help="slices (or tiles) per forward pass (4)")
@@ -98,6 +103,7 @@ _OPTION_TO_FIELD = {
     "fine_boundaries": "fine_boundaries",
     "semantic_only": "semantic_only",
     "max_objects_per_class": "label_divisor",
+    "min_area": "min_area",
     "quantized": "use_quantized",
     "batch_size": "batch_size",
     "tile_size": "tile_size",
@@ -127,10 +133,10 @@ def _numbers(text: str | None, name: str, kind: type, count: tuple[int, ...]) ->
 
 def run(args: argparse.Namespace) -> int:
     from tamale.cli._progress import TerminalProgress
+    from tamale.inference.config import layered_config
     from tamale.inference.config3d import Inference3DConfig
     from tamale.inference.volume import segment_volume
 
-    base = Inference3DConfig.from_yaml(args.config) if args.config else Inference3DConfig()
     updates = {
         field: getattr(args, option)
         for option, field in _OPTION_TO_FIELD.items()
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.cpu:
         updates["use_gpu"] = False
-    config = Inference3DConfig.from_mapping({**base.model_dump(), **updates}, "options")
+    config = layered_config(Inference3DConfig, args.model, args.config, updates)
     chunks = _numbers(args.chunks, "--chunks", int, (1, 3))
     voxel = _numbers(args.voxel_size, "--voxel-size", float, (3,))
     if_exists = "resume" if args.resume else "overwrite" if args.overwrite else "error"

@@ -9,10 +9,11 @@
 * :func:`predict_raw` — step 1 of the pipeline (see :mod:`tamale.postprocess`): network
   outputs as a :class:`~tamale.postprocess.RawPrediction`;
 * :func:`iter_infer_2d` / :func:`infer_2d` with :class:`Inference2DConfig` — 2D
-  inference end to end.
+  inference end to end; :func:`recommended_config` applies a model card's recommended
+  parameters to a configuration.
 """
 
-from tamale.inference.config import DOWNSAMPLING_CHOICES, Inference2DConfig
+from tamale.inference.config import DOWNSAMPLING_CHOICES, Inference2DConfig, recommended_config
 from tamale.inference.device import DeviceChoice, choose_device, gpu_name
 from tamale.inference.engine import (
     Engine,
@@ -51,5 +52,6 @@ __all__ = [
     "plan_tiles",
     "predict_raw",
     "quantization_status",
+    "recommended_config",
     "stitch",
 ]

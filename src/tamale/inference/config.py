@@ -6,11 +6,16 @@ tiling of large images and the forward batch size. 3D inference extends this cla
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pathlib import Path
+from typing import Any
 
+from pydantic import Field, ValidationError, field_validator
+
+from tamale.config import format_validation_error
+from tamale.errors import TamaleInputError
 from tamale.postprocess.config import PostprocessConfig
 
-__all__ = ["DOWNSAMPLING_CHOICES", "Inference2DConfig"]
+__all__ = ["DOWNSAMPLING_CHOICES", "Inference2DConfig", "layered_config", "recommended_config"]
 
 DOWNSAMPLING_CHOICES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -41,6 +46,11 @@ class Inference2DConfig(PostprocessConfig):
     """Half precision: bfloat16 convolutions on CPUs that have native bfloat16 (AVX512-BF16
     or AMX), float16 on CUDA GPUs. About twice as fast; outputs within about 1% of
     float32. Where it is not available, float32 is used and a message says so."""
+    min_area: int = Field(default=0, ge=0)
+    """Min area: instances smaller than this many pixels (of the full-resolution image)
+    are removed from each 2D result; 0 keeps them all. Removes small false detections.
+    In 3D inference it applies to each slice before the slices are linked (the 3D
+    objects are then filtered by their size in voxels)."""
     tile_size: int = Field(default=2048, ge=0)
     """Images larger than this (in model-input pixels, after downsampling) are segmented
     in overlapping tiles of this size, bounding memory; 0 never tiles. Objects crossing
@@ -59,3 +69,44 @@ class Inference2DConfig(PostprocessConfig):
                 f"({', '.join(map(str, DOWNSAMPLING_CHOICES))}), got {value}"
             )
         return value
+
+
+def recommended_config(card: Any, base: PostprocessConfig | None = None) -> Any:
+    """``base`` (default: :class:`Inference2DConfig`'s defaults) with the parameters the
+    model's card recommends (its ``inference`` section) applied.
+
+    Only the card's keys that are parameters of ``base``'s class are used (a card may
+    recommend 3D parameters that 2D inference does not have). The result is validated.
+
+    Raises
+    ------
+    TamaleInputError
+        When a recommended value is invalid (the message names the card).
+    """
+    base = base if base is not None else Inference2DConfig()
+    cls = type(base)
+    wanted = {k: v for k, v in dict(card.inference or {}).items() if k in cls.model_fields}
+    try:
+        return cls(**{**base.model_dump(), **wanted})
+    except ValidationError as exc:
+        raise TamaleInputError(
+            format_validation_error(exc, f"the parameters recommended by model {card.name!r}")
+        ) from None
+
+
+def layered_config(
+    cls: type[Any],
+    model: str,
+    path: str | Path | None = None,
+    updates: dict[str, Any] | None = None,
+) -> Any:
+    """The parameters of a command-line run: ``cls``'s defaults, then what registered
+    model ``model``'s card recommends, then the keys of the YAML file ``path``, then
+    ``updates`` (the options given), each layer winning over the previous ones."""
+    from tamale.registry import get_card
+
+    data = recommended_config(get_card(model), cls()).model_dump()
+    if path is not None:
+        data.update(cls.yaml_mapping(path))
+    data.update(updates or {})
+    return cls.from_mapping(data, str(path) if path is not None else "options")

@@ -30,6 +30,7 @@ SLAB_PARAMETERS = (
     "semantic_only",
     "label_divisor",
     "stuff_area",
+    "min_area",
     "use_quantized",
     "batch_size",
     "tile_size",

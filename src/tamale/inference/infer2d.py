@@ -43,6 +43,7 @@ from tamale.inference.tiling import Tile, plan_tiles, stitch
 from tamale.postprocess import (
     ClassTable,
     RawPrediction,
+    drop_small_instances,
     panoptic_labels,
     postprocess,
     renumber_instances,
@@ -300,6 +301,8 @@ def iter_infer_2d(
     def finish_image(n: int, labels: np.ndarray) -> None:
         if box_mask is not None:
             labels = np.where(box_mask, labels, 0)
+        if box_mask is not None or cfg.min_area > 0:
+            labels = drop_small_instances(labels, things, cfg.label_divisor, cfg.min_area)
             labels = renumber_instances(
                 labels, things, cfg.label_divisor, split=cfg.split_disconnected
             )

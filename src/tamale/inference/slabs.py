@@ -40,6 +40,7 @@ import numpy as np
 
 from tamale.inference.slice_model import ClassInfo, SegmenterFactory, build_cached
 from tamale.inference.volume_source import VolumeSource
+from tamale.postprocess import drop_small_instances
 from tamale.postprocess.median import StreamingMedian
 from tamale.postprocess.pieces import overlap_pairs, split_pieces
 from tamale.progress import CancelToken, ProgressEvent, Work, check
@@ -83,6 +84,8 @@ class SlabTask:
     align: int
     classes: tuple[ClassInfo, ...]
     label_divisor: int
+    min_area: int = 0
+    """Instances smaller than this (pixels of a slice) are dropped before linking."""
     store: str | None = None
     """Zarr store of the run: pieces go to its work arrays, the result is saved there."""
     device: str | None = None
@@ -422,6 +425,8 @@ def iter_segment_slab(
         sink = _ZarrSink(task.store, task.plane) if task.store else _Collect(task)
     writer = _PieceWriter(task, sink)
     div = task.label_divisor
+    min_area = task.min_area
+    things = frozenset(c.id for c in task.classes if c.kind == "instance")
     result = SlabResult(
         task.plane, task.index, task.outputs, {c.key: SlabClass() for c in task.classes}
     )
@@ -445,6 +450,7 @@ def iter_segment_slab(
                 held[index] = raw
             for out_index, probs in median.push(index, segmenter.probabilities(raw)):
                 pan = np.asarray(segmenter.panoptic(held.pop(out_index), probs))
+                pan = drop_small_instances(pan, things, div, min_area)
                 for c in task.classes:
                     in_class = (pan >= c.id * div) & (pan < (c.id + 1) * div)
                     if c.kind == "instance":

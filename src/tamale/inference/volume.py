@@ -429,6 +429,7 @@ def _run(
                 align=layout.align,
                 classes=classes,
                 label_divisor=factory.label_divisor,
+                min_area=config.min_area,
                 store=store.path if zarr_store else None,
                 overlap=prefetch,
             )

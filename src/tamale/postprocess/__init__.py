@@ -59,6 +59,7 @@ from tamale.postprocess.grouping import group_pixels, nearest_center
 from tamale.postprocess.panoptic import (
     ClassTable,
     RawPrediction,
+    drop_small_instances,
     harden_semantic,
     instance_cells,
     merge_semantic_and_instance,
@@ -75,6 +76,7 @@ __all__ = [
     "PanopticTargets",
     "PostprocessConfig",
     "RawPrediction",
+    "drop_small_instances",
     "find_centers",
     "group_pixels",
     "harden_semantic",

@@ -393,3 +393,29 @@ def postprocess(raw: RawPrediction, config: PostprocessConfig, classes: ClassTab
     if config.split_disconnected and things:
         return split_disconnected(pan, things, config.label_divisor)
     return pan.astype(np.uint32)
+
+
+def drop_small_instances(
+    labels: np.ndarray,
+    things: Sequence[int] | frozenset[int],
+    label_divisor: int,
+    min_area: int,
+) -> np.ndarray:
+    """Zero the instances of thing classes covering fewer than ``min_area`` pixels.
+
+    ``labels`` is one panoptic image (``class * label_divisor + instance``); stuff pixels
+    and instances at least ``min_area`` large are kept unchanged (ids are not renumbered).
+    ``min_area <= 0`` returns ``labels`` itself.
+    """
+    if min_area <= 0:
+        return labels
+    labels = np.asarray(labels)
+    ids, inverse, counts = np.unique(labels.ravel(), return_inverse=True, return_counts=True)
+    cls = ids // label_divisor
+    instance = (ids % label_divisor > 0) & np.isin(cls, np.asarray(sorted(things), dtype=cls.dtype))
+    small = instance & (counts < min_area)
+    if not small.any():
+        return labels
+    return np.where(small[inverse].reshape(labels.shape), 0, labels).astype(
+        labels.dtype, copy=False
+    )
