@@ -1,9 +1,9 @@
 """The volumetric tutorial as one script: segment a volume, write it to OME-Zarr, score it.
 
-    python docs/tutorials/volumetric.py --model NAME [--data DIR] [--out OUT.zarr] [--crop Z,Y,X]
+    python docs/tutorials/volumetric.py [--model NAME] [--data DIR] [--out OUT.zarr] [--crop Z,Y,X]
 
-``--model`` is any registered model (the tutorial is written for the built-in
-mitochondria model; any name works). ``--data`` is a folder with ``image.tif`` and,
+``--model`` is any registered model (default: the built-in ``tamale-mito-vnc``; its
+card's recommended parameters are used). ``--data`` is a folder with ``image.tif`` and,
 optionally, ``mito_instances_3d_cc.tif`` (default: the project's ``vnc_sstem`` dataset,
 20 x 1024 x 1024 serial-section TEM at about 4.6 x 4.6 x 45-50 nm). Prints JSON: the
 run's object count and time and, when ground truth exists, an object-level F1 at IoU 0.5.
@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from tamale.inference import recommended_config
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.volume import segment_volume
+from tamale.registry import get_card
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "vnc_sstem"
 
@@ -49,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="registered model name")
+    parser.add_argument("--model", default="tamale-mito-vnc", help="registered model name")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=Path("vnc_sstem_seg.zarr"))
     parser.add_argument("--crop", help="segment only the first Z,Y,X voxels (a quick try)")
@@ -62,7 +64,9 @@ def main() -> None:
         tuple(slice(0, int(v)) for v in args.crop.split(",")) if args.crop else (slice(None),) * 3
     )
     volume = np.asarray(image[region])
-    config = Inference3DConfig(plane="xy", median_slices=args.median, min_size=args.min_size)
+    # the model's recommended parameters, then this script's options
+    base = recommended_config(get_card(args.model), Inference3DConfig(plane="xy"))
+    config = base.model_copy(update={"median_slices": args.median, "min_size": args.min_size})
     start = time.perf_counter()
     result = segment_volume(
         volume,

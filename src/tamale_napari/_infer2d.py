@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, Label
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_info
 from napari.utils.transforms import Affine
@@ -26,12 +26,12 @@ from tamale.inference import (
     Inference2DConfig,
     Inference2DResult,
     choose_device,
-    gpu_name,
     half_precision_status,
     iter_infer_2d,
     quantization_status,
 )
 from tamale.registry import get_card
+from tamale_napari._inference_params import parameter_widgets, read_values, show_values
 from tamale_napari._layers import PlaneSelection, current_plane, layer_array
 from tamale_napari._model_choice import apply_recommended, model_combo
 from tamale_napari._workers import TaskRunner, report_error
@@ -73,66 +73,11 @@ class Inference2DDock(Container):
             label="image layer", choices=self._image_choices, tooltip="The image to segment"
         )
         self.model = model_combo(tooltip="The model to segment with (from the model registry)")
-        self.downsampling = ComboBox(
-            label="image downsampling",
-            choices=list(DOWNSAMPLING_CHOICES),
-            value=1,
-            tooltip=_tip("downsampling"),
-        )
-        self.confidence_thr = FloatSpinBox(
-            label="segmentation confidence",
-            value=0.5,
-            min=0.05,
-            max=0.95,
-            step=0.05,
-            tooltip=_tip("confidence_thr"),
-        )
-        self.center_confidence_thr = FloatSpinBox(
-            label="center confidence",
-            value=0.1,
-            min=0.05,
-            max=0.9,
-            step=0.05,
-            tooltip=_tip("center_confidence_thr"),
-        )
-        self.centers_min_distance = SpinBox(
-            label="centers min distance",
-            value=3,
-            min=1,
-            max=35,
-            tooltip=_tip("centers_min_distance"),
-        )
-        self.fine_boundaries = CheckBox(
-            text="fine boundaries", value=False, tooltip=_tip("fine_boundaries")
-        )
-        self.semantic_only = CheckBox(
-            text="semantic only", value=False, tooltip=_tip("semantic_only")
-        )
-        self.label_divisor = SpinBox(
-            label="max objects per class",
-            value=10000,
-            min=2,
-            max=2**31 - 1,
-            tooltip=_tip("label_divisor"),
-        )
-        self.min_area = SpinBox(
-            label="min area (pixels)",
-            value=0,
-            min=0,
-            max=10**9,
-            step=50,
-            tooltip=_tip("min_area"),
-        )
+        self.params = parameter_widgets()
+        """The shared 2D inference parameter controls, by configuration field."""
+        for field, widget in self.params.items():
+            setattr(self, field, widget)
         self.batch_mode = CheckBox(text="batch mode", value=False, tooltip=_tip("batch_mode"))
-        gpu = gpu_name()
-        self.use_gpu = CheckBox(
-            text=f"use GPU ({gpu})" if gpu else "use GPU (none found)",
-            value=gpu is not None,
-            tooltip=_tip("use_gpu"),
-        )
-        self.use_quantized = CheckBox(
-            text="use quantized model", value=False, tooltip=_tip("use_quantized")
-        )
         self.half_precision = CheckBox(
             text="half precision", value=False, tooltip=_tip("half_precision")
         )
@@ -161,15 +106,6 @@ class Inference2DDock(Container):
             choices=self._labels_choices,
             nullable=True,
             tooltip="Labels layer to write into (for example the flipbook labels of pick patches)",
-        )
-        self.tile_size = SpinBox(
-            label="tile size", value=2048, min=0, max=65536, step=256, tooltip=_tip("tile_size")
-        )
-        self.tile_overlap = SpinBox(
-            label="tile overlap", value=128, min=0, max=4096, step=16, tooltip=_tip("tile_overlap")
-        )
-        self.batch_size = SpinBox(
-            label="batch size", value=4, min=1, max=256, tooltip=_tip("batch_size")
         )
         self.runner = TaskRunner(
             "Run 2D inference", tooltip="Segment the plane the viewer shows (or the whole stack)"
@@ -269,21 +205,9 @@ class Inference2DDock(Container):
     def to_config(self) -> Inference2DConfig:
         """The parameters shown, validated (raises TamaleInputError)."""
         values = {
-            "downsampling": self.downsampling.value,
-            "confidence_thr": round(float(self.confidence_thr.value), 4),
-            "center_confidence_thr": round(float(self.center_confidence_thr.value), 4),
-            "centers_min_distance": int(self.centers_min_distance.value),
-            "fine_boundaries": bool(self.fine_boundaries.value),
-            "semantic_only": bool(self.semantic_only.value),
-            "label_divisor": int(self.label_divisor.value),
-            "min_area": int(self.min_area.value),
+            **read_values(self.params),
             "batch_mode": bool(self.batch_mode.value),
-            "use_gpu": bool(self.use_gpu.value),
-            "use_quantized": bool(self.use_quantized.value),
             "half_precision": bool(self.half_precision.value),
-            "tile_size": int(self.tile_size.value),
-            "tile_overlap": int(self.tile_overlap.value),
-            "batch_size": int(self.batch_size.value),
         }
         try:
             return Inference2DConfig(**values)
@@ -294,23 +218,10 @@ class Inference2DDock(Container):
         """Show ``config``'s values in the controls."""
         if config.downsampling not in DOWNSAMPLING_CHOICES:  # pragma: no cover - validated
             raise TamaleInputError(f"downsampling {config.downsampling} is not offered")
-        self.downsampling.value = config.downsampling
-        self.confidence_thr.value = config.confidence_thr
-        self.center_confidence_thr.value = config.center_confidence_thr
-        self.centers_min_distance.value = config.centers_min_distance
-        self.fine_boundaries.value = config.fine_boundaries
-        self.semantic_only.value = config.semantic_only
-        self.label_divisor.value = config.label_divisor
-        self.min_area.value = config.min_area
+        show_values(self.params, config)
         self.batch_mode.value = config.batch_mode
-        self.use_gpu.value = config.use_gpu
-        if self.use_quantized.enabled or not config.use_quantized:
-            self.use_quantized.value = config.use_quantized
         if self.half_precision.enabled or not config.half_precision:
             self.half_precision.value = config.half_precision
-        self.tile_size.value = config.tile_size
-        self.tile_overlap.value = config.tile_overlap
-        self.batch_size.value = config.batch_size
 
     # -- running -------------------------------------------------------------------------
     def _run(self, _value: Any = None) -> None:

@@ -24,7 +24,6 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    FloatSpinBox,
     Label,
     LineEdit,
     SpinBox,
@@ -35,12 +34,13 @@ from pydantic import ValidationError
 
 from tamale.config import format_validation_error
 from tamale.errors import TamaleInputError
-from tamale.inference import DOWNSAMPLING_CHOICES, gpu_name, quantization_status
+from tamale.inference import quantization_status
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.volume import VolumeResult, anisotropy_message, iter_segment_volume
 from tamale.inference.volume_store import free_store_path, read_store_info
 from tamale.postprocess.median import MEDIAN_SIZES
 from tamale.registry import get_card
+from tamale_napari._inference_params import parameter_widgets, read_values, show_values
 from tamale_napari._layers import layer_array
 from tamale_napari._model_choice import apply_recommended, model_combo
 from tamale_napari._workers import TaskRunner, report_error
@@ -129,14 +129,6 @@ class Inference3DDock(Container):
             step=100,
             tooltip=_tip("min_size"),
         )
-        self.min_area = SpinBox(
-            label="min area (pixels)",
-            value=0,
-            min=0,
-            max=10**9,
-            step=50,
-            tooltip=_tip("min_area"),
-        )
         self.min_extent = SpinBox(
             label="min box extent", value=5, min=0, max=10**6, tooltip=_tip("min_extent")
         )
@@ -148,79 +140,13 @@ class Inference3DDock(Container):
             tooltip="OME-Zarr directory to write (chunk by chunk, resumable). Empty: keep the "
             "result in memory",
         )
-        gpu = gpu_name()
-        self.use_gpu = CheckBox(
-            text=f"use GPU ({gpu})" if gpu else "use GPU (none found)",
-            value=gpu is not None,
-            tooltip=_tip("use_gpu"),
-        )
+        self.params = parameter_widgets(divisor_label="max objects per class in 3D")
+        """The shared 2D inference parameter controls, by configuration field."""
+        for field, widget in self.params.items():
+            setattr(self, field, widget)
         # -- advanced -------------------------------------------------------------------
         self.show_advanced = CheckBox(
             text="advanced parameters", value=False, tooltip="Show or hide the advanced parameters"
-        )
-        self.downsampling = ComboBox(
-            label="image downsampling",
-            choices=list(DOWNSAMPLING_CHOICES),
-            value=1,
-            tooltip=_tip("downsampling"),
-        )
-        self.confidence_thr = FloatSpinBox(
-            label="segmentation confidence",
-            value=0.5,
-            min=0.05,
-            max=0.95,
-            step=0.05,
-            tooltip=_tip("confidence_thr"),
-        )
-        self.center_confidence_thr = FloatSpinBox(
-            label="center confidence",
-            value=0.1,
-            min=0.0,
-            max=0.9,
-            step=0.05,
-            tooltip=_tip("center_confidence_thr"),
-        )
-        self.centers_min_distance = SpinBox(
-            label="centers min distance",
-            value=3,
-            min=1,
-            max=35,
-            tooltip=_tip("centers_min_distance"),
-        )
-        self.fine_boundaries = CheckBox(
-            text="fine boundaries", value=False, tooltip=_tip("fine_boundaries")
-        )
-        self.semantic_only = CheckBox(
-            text="semantic only", value=False, tooltip=_tip("semantic_only")
-        )
-        self.label_divisor = SpinBox(
-            label="max objects per class in 3D",
-            value=10000,
-            min=2,
-            max=2**31 - 1,
-            tooltip=_tip("label_divisor"),
-        )
-        self.use_quantized = CheckBox(
-            text="use quantized model", value=False, tooltip=_tip("use_quantized")
-        )
-        self.tile_size = SpinBox(
-            label="tile size",
-            value=2048,
-            min=0,
-            max=65536,
-            step=256,
-            tooltip=_tip("tile_size"),
-        )
-        self.tile_overlap = SpinBox(
-            label="tile overlap",
-            value=128,
-            min=0,
-            max=4096,
-            step=16,
-            tooltip=_tip("tile_overlap"),
-        )
-        self.batch_size = SpinBox(
-            label="batch size", value=4, min=1, max=256, tooltip=_tip("batch_size")
         )
         self.vote_threshold = SpinBox(
             label="voxel vote thr out of 3", value=2, min=1, max=3, tooltip=_tip("vote_threshold")
@@ -372,19 +298,7 @@ class Inference3DDock(Container):
             "median_slices": int(self.median_slices.value),
             "min_size": int(self.min_size.value),
             "min_extent": int(self.min_extent.value),
-            "use_gpu": bool(self.use_gpu.value),
-            "downsampling": int(self.downsampling.value),
-            "confidence_thr": round(float(self.confidence_thr.value), 4),
-            "center_confidence_thr": round(float(self.center_confidence_thr.value), 4),
-            "centers_min_distance": int(self.centers_min_distance.value),
-            "fine_boundaries": bool(self.fine_boundaries.value),
-            "semantic_only": bool(self.semantic_only.value),
-            "label_divisor": int(self.label_divisor.value),
-            "min_area": int(self.min_area.value),
-            "use_quantized": bool(self.use_quantized.value),
-            "batch_size": int(self.batch_size.value),
-            "tile_size": int(self.tile_size.value),
-            "tile_overlap": int(self.tile_overlap.value),
+            **read_values(self.params),
             "vote_threshold": int(self.vote_threshold.value),
             "permit_single_view": bool(self.permit_single_view.value),
             "return_panoptic": bool(self.return_panoptic.value),
@@ -404,20 +318,7 @@ class Inference3DDock(Container):
         self.median_slices.value = config.median_slices
         self.min_size.value = config.min_size
         self.min_extent.value = config.min_extent
-        self.use_gpu.value = config.use_gpu
-        self.downsampling.value = config.downsampling
-        self.confidence_thr.value = config.confidence_thr
-        self.center_confidence_thr.value = config.center_confidence_thr
-        self.centers_min_distance.value = config.centers_min_distance
-        self.fine_boundaries.value = config.fine_boundaries
-        self.semantic_only.value = config.semantic_only
-        self.label_divisor.value = config.label_divisor
-        self.min_area.value = config.min_area
-        if self.use_quantized.enabled or not config.use_quantized:
-            self.use_quantized.value = config.use_quantized
-        self.batch_size.value = config.batch_size
-        self.tile_size.value = config.tile_size
-        self.tile_overlap.value = config.tile_overlap
+        show_values(self.params, config)
         self.vote_threshold.value = config.vote_threshold
         self.permit_single_view.value = config.permit_single_view
         self.return_panoptic.value = config.return_panoptic

@@ -94,31 +94,42 @@ def model_combo(
 def apply_recommended(dock: Any, name: str | None, notify: bool = True) -> list[str]:
     """Show model ``name``'s recommended parameters (its card's ``inference`` section) in
     ``dock`` (which has ``to_config`` / ``set_config``); return the names of the
-    parameters that changed. Nothing changes when the card recommends nothing, and a
-    card with invalid recommendations is reported as an error notification (``notify``
-    False: silently, for a dock's first model)."""
+    parameters that changed.
+
+    Parameters the previously chosen model recommended, and ``name`` does not, go back
+    to their defaults unless the user changed them since. A card with invalid
+    recommendations is reported as an error notification (``notify`` False: silently,
+    for a dock's first model).
+    """
     from napari.utils.notifications import show_error, show_info
 
     from tamale.errors import TamaleInputError
     from tamale.inference import recommended_config
     from tamale.registry import get_card
 
-    if not name:
-        return []
+    previous: dict[str, Any] = getattr(dock, "_tamale_recommended", {})
     try:
-        card = get_card(name)
-        if not card.inference:
-            return []
         current = dock.to_config()
-        wanted = recommended_config(card, current)
+        cls = type(current)
+        recommended: dict[str, Any] = {}
+        if name:
+            card = get_card(name)
+            valid = recommended_config(card, cls())  # validates the card's values
+            recommended = {k: getattr(valid, k) for k in card.inference if k in cls.model_fields}
     except (TamaleInputError, ValueError) as exc:
         if notify:
             show_error(str(exc))
         return []
-    changed = [k for k in type(current).model_fields if getattr(current, k) != getattr(wanted, k)]
+    updates = dict(recommended)
+    for key, value in previous.items():
+        if key not in recommended and getattr(current, key) == value:
+            updates[key] = cls.model_fields[key].default
+    dock._tamale_recommended = recommended
+    wanted = cls(**{**current.model_dump(), **updates})
+    changed = [k for k in cls.model_fields if getattr(current, k) != getattr(wanted, k)]
     if changed:
         dock.set_config(wanted)
-        if notify:
+        if notify and recommended:
             values = ", ".join(f"{k.replace('_', ' ')} {getattr(wanted, k)}" for k in changed)
             show_info(f"model {name!r} recommends: {values}")
     return changed

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tamale.cli._inference_options import add_2d_options, given_options
 from tamale.errors import TamaleInputError
 
 _SUFFIXES = (".tif", ".tiff", ".npy")
@@ -47,50 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--channel-axis", type=int, default=-1, help="channel axis for --channel (default -1)"
     )
-    parser.add_argument("--downsampling", type=int, help="image downsampling 1,2,4,...,64 (1)")
-    parser.add_argument("--confidence-thr", type=float, help="segmentation confidence (0.5)")
-    parser.add_argument("--center-confidence-thr", type=float, help="center confidence (0.1)")
-    parser.add_argument("--centers-min-distance", type=int, help="NMS window in heatmap pixels (3)")
-    parser.add_argument(
-        "--fine-boundaries", action="store_true", default=None, help="group at full resolution"
-    )
-    parser.add_argument(
-        "--semantic-only", action="store_true", default=None, help="one region per class"
-    )
-    parser.add_argument("--max-objects-per-class", type=int, help="label divisor (10000)")
-    parser.add_argument("--min-area", type=int, help="drop 2D instances under this many pixels (0)")
-    parser.add_argument("--cpu", action="store_true", help="do not use a GPU")
-    parser.add_argument(
-        "--quantized", action="store_true", default=None, help="int8 model on the CPU"
-    )
+    add_2d_options(parser)
     parser.add_argument(
         "--half",
         action="store_true",
         default=None,
         help="half precision (bfloat16 on CPUs that have it, float16 on CUDA)",
     )
-    parser.add_argument("--tile-size", type=int, help="tile side in model pixels; 0: no tiles")
-    parser.add_argument("--tile-overlap", type=int, help="tile overlap in model pixels (128)")
-    parser.add_argument("--batch-size", type=int, help="images or tiles per forward pass (4)")
     parser.add_argument("--roi", help="only segment Y0:Y1,X0:X1")
     parser.set_defaults(func=run)
-
-
-_OPTION_TO_FIELD = {
-    "downsampling": "downsampling",
-    "confidence_thr": "confidence_thr",
-    "center_confidence_thr": "center_confidence_thr",
-    "centers_min_distance": "centers_min_distance",
-    "fine_boundaries": "fine_boundaries",
-    "semantic_only": "semantic_only",
-    "max_objects_per_class": "label_divisor",
-    "min_area": "min_area",
-    "quantized": "use_quantized",
-    "half": "half_precision",
-    "tile_size": "tile_size",
-    "tile_overlap": "tile_overlap",
-    "batch_size": "batch_size",
-}
 
 
 def _read(path: Path) -> np.ndarray:
@@ -139,13 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the folder of --out does not exist: {out.parent}")
 
-    updates = {
-        field: getattr(args, option)
-        for option, field in _OPTION_TO_FIELD.items()
-        if getattr(args, option) is not None
-    }
-    if args.cpu:
-        updates["use_gpu"] = False
+    updates = given_options(args, {"half": "half_precision"})
     if args.batch:
         updates["batch_mode"] = True
     config = layered_config(Inference2DConfig, args.model, args.config, updates)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tamale.cli._inference_options import add_2d_options, given_options
 from tamale.errors import TamaleInputError
 
 
@@ -57,23 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunks", help="output chunk size: N or Z,Y,X (64)")
     parser.add_argument("--slab-size", type=int, help="slices per slab (unit of work and resume)")
     g = parser.add_argument_group("2D parameters")
-    g.add_argument("--downsampling", type=int, help="image downsampling 1,2,4,...,64 (1)")
-    g.add_argument("--confidence-thr", type=float, help="segmentation confidence (0.5)")
-    g.add_argument("--center-confidence-thr", type=float, help="center confidence (0.1)")
-    g.add_argument("--centers-min-distance", type=int, help="NMS window in heatmap pixels (3)")
-    g.add_argument(
-        "--fine-boundaries", action="store_true", default=None, help="group at full resolution"
-    )
-    g.add_argument(
-        "--semantic-only", action="store_true", default=None, help="one region per class"
-    )
-    g.add_argument("--max-objects-per-class", type=int, help="label divisor (10000)")
-    g.add_argument("--min-area", type=int, help="drop 2D instances under this many pixels (0)")
-    g.add_argument("--cpu", action="store_true", help="do not use a GPU")
-    g.add_argument("--quantized", action="store_true", default=None, help="int8 model on the CPU")
-    g.add_argument("--batch-size", type=int, help="slices (or tiles) per forward pass (4)")
-    g.add_argument("--tile-size", type=int, help="tile larger slices (model pixels; 0: never)")
-    g.add_argument("--tile-overlap", type=int, help="overlap of tiles in model pixels (128)")
+    add_2d_options(g)
     s = parser.add_argument_group("stack and ortho-plane parameters")
     s.add_argument("--median", type=int, help="median filter size in slices: 1,3,...,11 (3)")
     s.add_argument("--min-size", type=int, help="smallest object in voxels (500)")
@@ -94,20 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-_OPTION_TO_FIELD = {
+_STACK_OPTIONS = {
     "plane": "plane",
-    "downsampling": "downsampling",
-    "confidence_thr": "confidence_thr",
-    "center_confidence_thr": "center_confidence_thr",
-    "centers_min_distance": "centers_min_distance",
-    "fine_boundaries": "fine_boundaries",
-    "semantic_only": "semantic_only",
-    "max_objects_per_class": "label_divisor",
-    "min_area": "min_area",
-    "quantized": "use_quantized",
-    "batch_size": "batch_size",
-    "tile_size": "tile_size",
-    "tile_overlap": "tile_overlap",
     "median": "median_slices",
     "min_size": "min_size",
     "min_extent": "min_extent",
@@ -115,6 +88,7 @@ _OPTION_TO_FIELD = {
     "permit_single_view": "permit_single_view",
     "panoptic_stacks": "return_panoptic",
 }
+"""argparse destination → configuration field, beyond the 2D options."""
 
 
 def _numbers(text: str | None, name: str, kind: type, count: tuple[int, ...]) -> tuple | None:
@@ -137,13 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from tamale.inference.config3d import Inference3DConfig
     from tamale.inference.volume import segment_volume
 
-    updates = {
-        field: getattr(args, option)
-        for option, field in _OPTION_TO_FIELD.items()
-        if getattr(args, option) is not None
-    }
-    if args.cpu:
-        updates["use_gpu"] = False
+    updates = given_options(args, _STACK_OPTIONS)
     config = layered_config(Inference3DConfig, args.model, args.config, updates)
     chunks = _numbers(args.chunks, "--chunks", int, (1, 3))
     voxel = _numbers(args.voxel_size, "--voxel-size", float, (3,))

@@ -1,0 +1,148 @@
+"""The built-in model's quality on the vnc ssTEM volume (``../shared/data/vnc_sstem``).
+
+``python benchmarks/builtin_model.py tune CARD``
+    Post-processing parameters chosen on the TRAINING slices 0-13 only: the network runs
+    once per slice (at the card's recommended downsampling), then a grid of centre
+    confidence, NMS distance and min area is scored (pooled F1@0.5 over the slices). Prints
+    every combination and the best one as JSON.
+
+``python benchmarks/builtin_model.py evaluate [CARD]``
+    The held-out score: 2D inference exactly as a user runs it (``infer_2d`` with the
+    card's recommended parameters) on slices 14-19, scored per slice and pooled
+    (instance F1 at IoU 0.5, PQ, semantic IoU; :mod:`tamale.training.metrics`) against
+    the repaired ground truth (``benchmarks/vnc_sstem.py``). Default CARD: the bundled
+    built-in model.
+
+The training run itself is ``benchmarks/train.py quality`` (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vnc_sstem import load_vnc_sstem
+
+TUNE_SLICES = range(0, 14)
+HELD_OUT = range(14, 20)
+DIV = 65536
+
+
+def _keys(labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels).astype(np.int64) % DIV
+    return np.where(labels > 0, (np.int64(1) << np.int64(32)) | labels, 0)
+
+
+def _card(path: str | None):
+    from tamale.demo import BUILTIN_MODEL
+    from tamale.registry import get_card
+    from tamale.registry.card import load_card
+
+    return load_card(path) if path else get_card(BUILTIN_MODEL)
+
+
+def tune(args: argparse.Namespace) -> dict:
+    import torch
+
+    from tamale.inference import get_engine, make_normalizer, predict_raw, recommended_config
+    from tamale.postprocess import PostprocessConfig, drop_small_instances, postprocess
+    from tamale.training.metrics import SegmentationScores
+
+    card = _card(args.card)
+    ds = recommended_config(card).downsampling
+    engine = get_engine(card)
+    image, gt, _ = load_vnc_sstem()
+    raws = []
+    with torch.inference_mode():
+        for z in TUNE_SLICES:
+            x = torch.from_numpy(make_normalizer(image[z], card.norms)(image[z]))[None]
+            raws.append((z, predict_raw(engine.model, x, downsampling=ds)))
+    grid = {
+        "center_confidence_thr": [0.1, 0.2, 0.3, 0.4],
+        "centers_min_distance": [3, 5, 7, 11, 15],
+        "min_area": [0, 200, 400, 600, 800, 1000],
+    }
+    results = []
+    for cc, nms, area in itertools.product(*grid.values()):
+        cfg = PostprocessConfig(
+            center_confidence_thr=cc, centers_min_distance=nms, label_divisor=DIV
+        )
+        scores = SegmentationScores(things=frozenset({1}))
+        for z, raw in raws:
+            labels = postprocess(raw, cfg, engine.classes)[0]
+            labels = drop_small_instances(labels, {1}, DIV, area)
+            scores.add(_keys(labels), _keys(gt[z]))
+        s = scores.summary()
+        row = {
+            "center_confidence_thr": cc,
+            "centers_min_distance": nms,
+            "min_area": area,
+            **{k: round(float(s[k]), 4) for k in ("f1", "pq", "iou", "tp", "fp", "fn")},
+        }
+        results.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    best = max(results, key=lambda r: (r["f1"], r["pq"]))
+    return {"benchmark": "builtin-tune", "slices": list(TUNE_SLICES), "downsampling": ds,
+            "best": best}  # fmt: skip
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    import torch
+
+    from tamale.inference import infer_2d, recommended_config
+    from tamale.training.metrics import SegmentationScores
+
+    torch.set_num_threads(args.threads)
+    card = _card(args.card)
+    config = recommended_config(card).model_copy(update={"label_divisor": DIV})
+    image, gt, repaired = load_vnc_sstem()
+    pooled = SegmentationScores(things=frozenset({1}))
+    per_slice = {}
+    seconds = []
+    for z in HELD_OUT:
+        start = time.perf_counter()
+        labels = infer_2d(image[z], card, config).labels
+        seconds.append(time.perf_counter() - start)
+        pred, truth = _keys(labels), _keys(gt[z])
+        pooled.add(pred, truth)
+        one = SegmentationScores(things=frozenset({1})).add(pred, truth).summary()
+        per_slice[z] = {k: round(float(one[k]), 4) for k in ("f1", "pq", "iou", "tp", "fp", "fn")}
+    s = pooled.summary()
+    return {
+        "benchmark": "builtin-evaluate",
+        "model": card.name,
+        "parameters": {k: getattr(config, k) for k in card.inference},
+        "slices": list(HELD_OUT),
+        "ground_truth_repaired_slices": repaired,
+        "per_slice": per_slice,
+        "min_slice_f1": min(v["f1"] for v in per_slice.values()),
+        "pooled": {k: round(float(s[k]), 4) for k in ("f1", "pq", "iou", "tp", "fp", "fn")},
+        "seconds_per_slice_median": round(float(np.median(seconds[1:] or seconds)), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    sub = parser.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("tune")
+    t.add_argument("card")
+    e = sub.add_parser("evaluate")
+    e.add_argument("card", nargs="?")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    result = tune(args) if args.what == "tune" else evaluate(args)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
