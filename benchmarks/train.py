@@ -213,6 +213,7 @@ def quality(args: argparse.Namespace) -> dict[str, object]:
         export="best",
         augment={"scale": tuple(args.scale)},
         optimizer={"lr": args.lr},
+        inference=json.loads(args.inference),
         description=(
             "Mitochondria instances in serial-section TEM (Drosophila larva VNC, ~4.6 nm "
             "pixels), trained from scratch by tamale's quality benchmark."
@@ -287,6 +288,11 @@ def main() -> None:
     q.add_argument("--downsampling", type=int, default=1, choices=[1, 2, 4])
     q.add_argument("--scale", type=float, nargs=2, default=[0.6, 1.6])
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument(
+        "--inference",
+        default="{}",
+        help="recommended inference parameters as JSON (card; used by validation)",
+    )
     q.add_argument("--no-fill", action="store_true", help="leave unlabelled slices empty")
     args = parser.parse_args()
 

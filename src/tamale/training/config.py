@@ -171,6 +171,11 @@ class TrainConfig(Config):
     """License of the weights (finetuning: empty inherits the base model's)."""
     training_data: str = ""
     """What the model was trained on, with citations (goes into the card)."""
+    inference: dict[str, Any] = Field(default_factory=dict)
+    """Recommended inference parameters for the new model's card (names as in the
+    inference configs, e.g. ``min_area``, ``centers_min_distance``), over those of the
+    base model when finetuning. Validation during training uses them, so its scores are
+    those of 2D inference with the card's recommendations."""
     replace: bool = False
     """Replace a model of the same name (registered or in the model directory)."""
     register_model: bool = True
@@ -193,6 +198,20 @@ class TrainConfig(Config):
                 return [c.model_dump() for c in parse_dataset_labels(value)]
             except TamaleInputError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("inference")
+    @classmethod
+    def _check_inference(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from tamale.inference.config import Inference2DConfig
+        from tamale.inference.config3d import Inference3DConfig
+
+        unknown = sorted(set(value) - set(Inference3DConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown inference parameters: {', '.join(unknown)}")
+        if "downsampling" in value:
+            raise ValueError("the inference downsampling is the training's `downsampling`")
+        Inference2DConfig(**{k: v for k, v in value.items() if k in Inference2DConfig.model_fields})
         return value
 
     @field_validator("model_name")

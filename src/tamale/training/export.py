@@ -97,6 +97,7 @@ def make_card(
         citation = ""
         divisor = label_divisor or 1000
         inference = {}
+    inference.update(config.inference)
     # the image downsampling the model was (last) trained at is the one to infer at
     inference.pop("downsampling", None)
     if config.downsampling > 1:

@@ -226,6 +226,11 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
         cancel=cancel,
     )
     val_set: LoadedSet | None = None
+    # validation scores what 2D inference with the new card's recommendations gives
+    validation_parameters = {
+        **(setup.base_card.inference if setup.base_card is not None else {}),
+        **config.inference,
+    }
     if config.val_dir is not None:
         val_set = yield from iter_load_dataset(
             config.val_dir, spec, norms, role="validation", keep_masks=True, cancel=cancel
@@ -365,7 +370,12 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
                     model.eval()
                     try:
                         result = validate(
-                            model, val_set, device, cancel, downsampling=config.downsampling
+                            model,
+                            val_set,
+                            device,
+                            cancel,
+                            downsampling=config.downsampling,
+                            inference=validation_parameters,
                         )
                     finally:
                         train_mode(model, frozen)

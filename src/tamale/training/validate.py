@@ -10,17 +10,18 @@ IoU, PQ and F1 at IoU 0.5, pooled over the set, plus per-image PQ and F1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
 from tamale.inference.predict import predict_raw
-from tamale.postprocess import ClassTable, PostprocessConfig, postprocess
+from tamale.postprocess import ClassTable, PostprocessConfig, drop_small_instances, postprocess
 from tamale.progress import CancelToken, check
 from tamale.training.data import LoadedSet
 from tamale.training.metrics import SegmentationScores, segment_keys
 
-__all__ = ["ValidationResult", "predict_labels", "validate"]
+__all__ = ["ValidationResult", "predict_labels", "validate", "validation_config"]
 
 PRED_DIVISOR = 65536
 """Label divisor of the predictions scored (large: never limits the object count)."""
@@ -43,14 +44,30 @@ def predict_labels(
     device: torch.device,
     config: PostprocessConfig | None = None,
     downsampling: int = 1,
+    min_area: int = 0,
 ) -> np.ndarray:
     """Panoptic labels of one normalised image (the model in eval mode), at the image's
-    resolution; ``downsampling`` as in 2D inference."""
+    resolution; ``downsampling`` and ``min_area`` as in 2D inference."""
     cfg = config or PostprocessConfig(label_divisor=PRED_DIVISOR)
     x = torch.from_numpy(np.ascontiguousarray(image))[None].to(device)
     with torch.inference_mode():
         raw = predict_raw(model, x, downsampling=downsampling)
-        return postprocess(raw, cfg, classes)[0]
+        labels = postprocess(raw, cfg, classes)[0]
+    if min_area > 0:
+        labels = drop_small_instances(labels, classes.things, cfg.label_divisor, min_area)
+    return labels
+
+
+def validation_config(inference: dict[str, Any] | None) -> tuple[PostprocessConfig, int]:
+    """The post-processing parameters and min area of recommended ``inference``
+    parameters (the others, e.g. 3D ones, do not apply to validation)."""
+    wanted = {
+        k: v
+        for k, v in (inference or {}).items()
+        if k in PostprocessConfig.model_fields and k != "label_divisor"
+    }
+    cfg = PostprocessConfig(**{**wanted, "label_divisor": PRED_DIVISOR})
+    return cfg, int((inference or {}).get("min_area", 0))
 
 
 def _single_class_keys(labels: np.ndarray, instance: bool) -> np.ndarray:
@@ -65,9 +82,12 @@ def validate(
     device: torch.device,
     cancel: CancelToken | None = None,
     downsampling: int = 1,
+    inference: dict[str, Any] | None = None,
 ) -> ValidationResult:
     """Score ``model`` (already in eval mode) on every image of ``data`` (full resolution;
-    the model sees it downsampled by ``downsampling``, as 2D inference would)."""
+    the model sees it downsampled by ``downsampling``, as 2D inference would, and the
+    results are post-processed with the recommended ``inference`` parameters)."""
+    post, min_area = validation_config(inference)
     spec = data.spec
     table = ClassTable.from_classes(spec.classes)
     things = spec.things
@@ -77,7 +97,9 @@ def validate(
     per_image: dict[str, dict[str, float]] = {}
     for item in data.items:
         check(cancel)
-        pred = predict_labels(model, item.image, table, device, downsampling=downsampling)
+        pred = predict_labels(
+            model, item.image, table, device, post, downsampling=downsampling, min_area=min_area
+        )
         if single:  # one class: any nonzero id is an object (the class id does not matter)
             pred_keys = _single_class_keys(pred, bool(things))
             gt_keys = _single_class_keys(item.mask, bool(things))

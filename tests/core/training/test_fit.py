@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tamale.config import ConfigError
 from tamale.inference import Inference2DConfig, infer_2d
 from tamale.models import load_model
 from tamale.models.weights import load_state_dict
@@ -211,3 +212,38 @@ def test_downsample_pair_keeps_images_and_masks_aligned():
     assert small_image.shape == small_mask.shape == (5, 7)
     inside = (small_image == 70) | (small_image == 0)  # blocks fully in or out
     np.testing.assert_array_equal(small_image[inside], small_mask[inside] * 10)
+
+
+def test_recommended_inference_goes_into_the_card_and_into_validation(make_config, tmp_path):
+    # a min area larger than the images: validation keeps no prediction at all
+    config = make_config(
+        val_dir=tmp_path / "train", iterations=2, val_every=2, inference={"min_area": 128 * 128 + 1}
+    )
+    result = fit(config)
+    assert result.validation["val_tp"] == 0 and result.validation["val_fp"] == 0
+    assert result.validation["val_fn"] > 0
+    assert get_card("trained").inference == {"min_area": 128 * 128 + 1}
+    # finetuning keeps the base model's recommendations, overridden key by key
+    fit(
+        make_config(
+            model_name="finetuned",
+            base_model="trained",
+            architecture=None,
+            iterations=1,
+            inference={"centers_min_distance": 9},
+        )
+    )
+    assert get_card("finetuned").inference == {"min_area": 128 * 128 + 1, "centers_min_distance": 9}
+
+
+@pytest.mark.parametrize(
+    ("inference", "message"),
+    [
+        ({"nonsense": 1}, "unknown inference parameters: nonsense"),
+        ({"downsampling": 2}, "the training's `downsampling`"),
+        ({"centers_min_distance": 0}, "centers_min_distance"),
+    ],
+)
+def test_bad_recommended_inference_is_refused(make_config, inference, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config(inference=inference)
