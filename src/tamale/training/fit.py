@@ -86,7 +86,8 @@ class TrainResult:
     """One entry per logged iteration: ``iteration``, loss terms, ``lr``, ``seconds``,
     ``cpu_seconds`` and, after validations, ``val_*`` scores."""
     validation: dict[str, float] = field(default_factory=dict)
-    """Scores of the last validation (empty without a validation set)."""
+    """Scores of the validation of the exported weights (the last one, or the best one with
+    ``export='best'``; empty without a validation set)."""
     messages: list[str] = field(default_factory=list)
     device: str = "cpu"
     seconds: float = 0.0
@@ -418,7 +419,10 @@ def iter_fit(config: TrainConfig, *, cancel: CancelToken | None = None) -> Work[
     # -- export ------------------------------------------------------------------------
     yield ProgressEvent("export", 0, 1, "writing the model")
     if config.export == "best" and best_path is not None:
-        model.load_state_dict(load_checkpoint(best_path)["model"])
+        best_state = load_checkpoint(best_path)
+        model.load_state_dict(best_state["model"])
+        # the card's quality is that of the weights it gets
+        last_validation = dict(best_state.get("validation", last_validation))
     quality = {k.removeprefix("val_"): v for k, v in last_validation.items() if "@" not in k}
     quality = {k: v for k, v in quality.items() if k in ("iou", "pq", "f1")}
     card_fields = {

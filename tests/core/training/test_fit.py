@@ -120,6 +120,9 @@ def test_export_best(make_config, tmp_path):
     best = load_checkpoint(result.best_checkpoint)
     exported = load_state_dict(result.output_dir / "weights.safetensors")
     assert all(torch.equal(exported[k], v) for k, v in best["model"].items())
+    # the card's quality is the exported weights' validation, not the last one's
+    assert result.card.quality == {k: best["validation"][f"val_{k}"] for k in ("iou", "pq", "f1")}
+    assert result.validation == best["validation"]
 
 
 def test_finetune_registered_model_keeps_frozen_encoder(make_config, tiny_model):
