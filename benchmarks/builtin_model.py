@@ -65,14 +65,18 @@ def tune(args: argparse.Namespace) -> dict:
             x = torch.from_numpy(make_normalizer(image[z], card.norms)(image[z]))[None]
             raws.append((z, predict_raw(engine.model, x, downsampling=ds)))
     grid = {
-        "center_confidence_thr": [0.1, 0.2, 0.3, 0.4],
-        "centers_min_distance": [3, 5, 7, 11, 15],
-        "min_area": [0, 200, 400, 600, 800, 1000],
+        "confidence_thr": [0.5, 0.6, 0.7],
+        "center_confidence_thr": [0.1, 0.2],
+        "centers_min_distance": [5, 7, 11],
+        "min_area": [400, 600, 800, 1000],
     }
     results = []
-    for cc, nms, area in itertools.product(*grid.values()):
+    for conf, cc, nms, area in itertools.product(*grid.values()):
         cfg = PostprocessConfig(
-            center_confidence_thr=cc, centers_min_distance=nms, label_divisor=DIV
+            confidence_thr=conf,
+            center_confidence_thr=cc,
+            centers_min_distance=nms,
+            label_divisor=DIV,
         )
         scores = SegmentationScores(things=frozenset({1}))
         for z, raw in raws:
@@ -81,6 +85,7 @@ def tune(args: argparse.Namespace) -> dict:
             scores.add(_keys(labels), _keys(gt[z]))
         s = scores.summary()
         row = {
+            "confidence_thr": conf,
             "center_confidence_thr": cc,
             "centers_min_distance": nms,
             "min_area": area,

@@ -50,6 +50,7 @@ def main() -> None:
         shutil.copyfile(source, weights)
     inference = {
         "downsampling": int(tune["downsampling"]),
+        "confidence_thr": best["confidence_thr"],
         "center_confidence_thr": best["center_confidence_thr"],
         "centers_min_distance": best["centers_min_distance"],
         "min_area": best["min_area"],
@@ -90,7 +91,7 @@ def main() -> None:
         "padding_factor": trained.padding_factor,
         "norms": trained.norms.model_dump(),
         "inference": inference,
-        "finetune": dict(trained.finetune),
+        "finetune": {k: v for k, v in trained.finetune.items() if k != "base_model"},
         "license": (
             "CC BY-NC-SA 3.0 (Creative Commons Attribution-NonCommercial-ShareAlike 3.0), "
             "inherited from the training data: non-commercial use, attribution to the data's "

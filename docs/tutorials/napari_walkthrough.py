@@ -3,11 +3,12 @@
     xvfb-run -a -s "-screen 0 1920x1200x24" python docs/tutorials/napari_walkthrough.py \
         panoptic --work DIR
     xvfb-run -a -s "-screen 0 1920x1200x24" python docs/tutorials/napari_walkthrough.py \
-        finetune --work DIR --base-card CARD
+        finetune --work DIR [--base-card CARD]
 
 ``panoptic`` expects ``DIR/vnc_panoptic/{train,val}`` (build_vnc_panoptic_set.py) and
 trains through the *Train a model* dock; ``finetune`` builds a one-tile training set from
-``panoptic_tile`` and finetunes the model of ``CARD`` through the *Finetune a model* dock.
+``panoptic_tile`` and finetunes the built-in model (or the model of ``CARD``) through the
+*Finetune a model* dock.
 Both then segment with the *2D inference* dock. Screenshots go to ``docs/images``.
 Set ``TAMALE_HOME`` to keep the tutorial's models apart from yours.
 """
@@ -43,12 +44,14 @@ def shot(viewer, name: str) -> None:
     print("screenshot", IMAGES / name, flush=True)
 
 
-def infer(viewer, app, model: str, layer: str, name: str, downsampling: int = 1, divisor=None):
+def infer(viewer, app, model: str, layer: str, name: str, downsampling=None, divisor=None):
+    """2D inference through the dock; the model's recommended parameters unless given."""
     _, dock = viewer.window.add_plugin_dock_widget("tamale", "2D inference (parameter testing)")
     dock.image.value = viewer.layers[layer]
     dock.model.value = model
     dock.use_gpu.value = False
-    dock.downsampling.value = downsampling
+    if downsampling is not None:
+        dock.downsampling.value = downsampling
     if divisor:
         dock.label_divisor.value = divisor
     dock.runner.run_button.clicked.emit()
@@ -109,10 +112,11 @@ def panoptic(args: argparse.Namespace) -> None:
 def finetune(args: argparse.Namespace) -> None:
     import napari
     from tamale.datasets import store_patches
+    from tamale.demo import BUILTIN_MODEL
     from tamale.registry import register_model
 
     work = Path(args.work).resolve()
-    base = register_model(args.base_card, "mito-vnc").name
+    base = register_model(args.base_card, "mito-vnc").name if args.base_card else BUILTIN_MODEL
     image = tifffile.imread(DATA / "panoptic_tile" / "image.tif")
     mito = tifffile.imread(DATA / "panoptic_tile" / "mito_instances.tif").astype(np.uint32)
     (work / "tile_set").mkdir(parents=True, exist_ok=True)
@@ -162,7 +166,7 @@ def main() -> None:
     parser.add_argument("scenario", choices=["panoptic", "finetune"])
     parser.add_argument("--work", required=True)
     parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--base-card", help="card of the model to finetune (finetune)")
+    parser.add_argument("--base-card", help="card of the model to finetune (default: built-in)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     import torch
