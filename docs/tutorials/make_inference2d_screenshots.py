@@ -50,20 +50,23 @@ def main() -> None:
     run_dock(app, dock)
     viewer.window.screenshot(str(IMAGES / "inference2d-01-demo.png"), canvas_only=False)
 
-    # downsampling 1, 2, 4: canvas shots side by side
+    # downsampling 1, 2, 4: the dock's results side by side (rendered from the layers'
+    # data over the slice, with the object count of each)
+    from skimage.color import label2rgb
+
     first = dock.last_layer
+    z = int(viewer.dims.current_step[0])
+    image = viewer.layers[0].data[z]
     panels = []
     for factor in (1, 2, 4):
         dock.downsampling.value = factor
         run_dock(app, dock)
-        for layer in viewer.layers[2:]:
-            layer.visible = layer is dock.last_layer
         dock.last_layer.name = f"downsampling {factor}"
-        app.processEvents()
-        panels.append(viewer.screenshot(canvas_only=True, flash=False))
-    height = min(p.shape[0] for p in panels)
-    gap = np.full((height, 12, 4), 255, np.uint8)
-    row = [panels[0][:height], gap, panels[1][:height], gap, panels[2][:height]]
+        labels = np.asarray(dock.last_layer.data[0])
+        overlay = label2rgb(labels, image=image, bg_label=0, alpha=0.35, image_alpha=1.0)
+        panels.append((overlay * 255).astype(np.uint8))
+    gap = np.full((image.shape[0], 8, 3), 255, np.uint8)
+    row = [panels[0], gap, panels[1], gap, panels[2]]
     iio.imwrite(IMAGES / "inference2d-02-downsampling.png", np.concatenate(row, axis=1))
 
     for layer in viewer.layers[2:]:
