@@ -86,3 +86,13 @@ def make_tiny_model(tamale_home: Path):
 def tiny_model(make_tiny_model) -> str:
     """Name of a tiny random-weight one-class model registered in this test's TAMALE_HOME."""
     return make_tiny_model()
+
+
+@pytest.fixture
+def no_bundled_models(tmp_path_factory, monkeypatch):
+    """Hide the package's bundled models (the built-in one) for tests that count the
+    registry's models exactly: the registry then holds only what the test registers.
+    Tests of bundled behaviour point ``bundled_dir`` at their own folder instead."""
+    empty = tmp_path_factory.mktemp("no-bundled")
+    monkeypatch.setattr("tamale.registry.store.bundled_dir", lambda: empty)
+    return empty

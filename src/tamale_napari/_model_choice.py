@@ -130,6 +130,10 @@ def apply_recommended(dock: Any, name: str | None, notify: bool = True) -> list[
     if changed:
         dock.set_config(wanted)
         if notify and recommended:
-            values = ", ".join(f"{k.replace('_', ' ')} {getattr(wanted, k)}" for k in changed)
-            show_info(f"model {name!r} recommends: {values}")
+            told = [k for k in changed if k in recommended]
+            back = [k for k in changed if k not in recommended]
+            parts = [", ".join(f"{k.replace('_', ' ')} {getattr(wanted, k)}" for k in told)]
+            if back:
+                parts.append("defaults again for " + ", ".join(k.replace("_", " ") for k in back))
+            show_info(f"model {name!r} recommends: " + "; ".join(p for p in parts if p))
     return changed

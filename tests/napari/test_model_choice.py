@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import pytest
+
 from tamale.registry import ModelCard, notify_changed, save_card
 from tamale.registry.store import user_card_path
 from tamale_napari._model_choice import model_combo
+
+# these tests count the registry's models exactly: hide the built-in one
+pytestmark = pytest.mark.usefixtures("no_bundled_models")
 
 
 def add_model(name: str) -> None:

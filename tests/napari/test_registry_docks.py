@@ -14,6 +14,9 @@ from qtpy.QtWidgets import QApplication
 from tamale import _paths
 from tamale.registry import get_card, list_archived, list_models, register_model
 
+# these tests count the registry's models exactly: hide the built-in one
+pytestmark = pytest.mark.usefixtures("no_bundled_models")
+
 EMPANADA = """\
 class_names: {{1: mito}}
 labels: [1]

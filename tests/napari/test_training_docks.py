@@ -14,6 +14,9 @@ from tamale.registry import get_card, list_models
 from tamale.synthetic import synthetic_em_2d
 from tamale.training import TrainConfig, load_checkpoint
 
+# these tests count the registry's models exactly: hide the built-in one
+pytestmark = pytest.mark.usefixtures("no_bundled_models")
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():

@@ -90,7 +90,7 @@ def test_recommended_config_applies_the_cards_known_keys_only():
 
 
 def test_invalid_recommendations_name_the_model():
-    with pytest.raises(TamaleInputError, match="(?s)recommended by model 'rec'.*power of two"):
+    with pytest.raises(TamaleInputError, match=r"(?s)recommended by model 'rec'.*power of two"):
         recommended_config(_card(downsampling=3))
 
 

@@ -118,3 +118,9 @@ def cache_files(tamale_home: Path):
         return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
     return files
+
+
+@pytest.fixture(autouse=True)
+def _only_test_models(no_bundled_models):
+    """Registry tests count models exactly: the built-in model is hidden from them."""
+    return no_bundled_models
