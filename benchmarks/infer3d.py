@@ -226,7 +226,11 @@ def case_stack(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     vol = object_volume((8, 128, 128) if args.quick else (32, 512, 512), args.objects)
     card = random_card(args.preset, tmp)
     config = Inference3DConfig(
-        min_size=100, min_extent=3, batch_size=args.batch_size, use_gpu=not args.cpu
+        min_size=100,
+        min_extent=3,
+        batch_size=args.batch_size,
+        use_gpu=not args.cpu,
+        use_quantized=args.quantized,
     )
     per_slice = float(np.mean([split_pieces(s).n for s in vol]))
     build_cached(factory(card, config)).predict(vol[:1])  # warm-up (model load, first call)
@@ -234,6 +238,7 @@ def case_stack(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {
         "case": "stack 32x512x512 xy",
         "preset": args.preset,
+        "precision": "int8" if args.quantized else "float32",
         "objects_per_xy_slice": per_slice,
         **res,
         "reference_empanada_s": {"no objects": 31.8, "~290 objects": 60.6, "issue 7 figure": 88.5},
@@ -244,13 +249,19 @@ def case_ortho(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     vol = object_volume((16, 64, 64) if args.quick else (64, 256, 256), max(1, args.objects // 4))
     card = random_card(args.preset, tmp)
     config = Inference3DConfig(
-        plane="ortho", min_size=100, min_extent=3, batch_size=args.batch_size, use_gpu=not args.cpu
+        plane="ortho",
+        min_size=100,
+        min_extent=3,
+        batch_size=args.batch_size,
+        use_gpu=not args.cpu,
+        use_quantized=args.quantized,
     )
     build_cached(factory(card, config)).predict(vol[:1])
     res = run_case(vol, card, config)
     return {
         "case": "ortho-plane 64x256x256 with consensus",
         "preset": args.preset,
+        "precision": "int8" if args.quantized else "float32",
         **res,
         "reference_empanada_s": {"no objects": 79.9, "with objects": 109.3},
     }
@@ -314,6 +325,9 @@ def main() -> None:
     parser.add_argument("--preset", default="panoptic_deeplab_r50", help="network (random weights)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--cpu", action="store_true", help="do not use a GPU")
+    parser.add_argument(
+        "--quantized", action="store_true", help="int8 model on the CPU (stack and ortho)"
+    )
     parser.add_argument("--sizes", nargs="+", default=["64,64,64", "64,1024,1024", "512,1024,1024"])
     parser.add_argument("--shape", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="tiny volumes (smoke test)")
