@@ -231,6 +231,7 @@ def case_stack(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         batch_size=args.batch_size,
         use_gpu=not args.cpu,
         use_quantized=args.quantized,
+        half_precision=args.half,
     )
     per_slice = float(np.mean([split_pieces(s).n for s in vol]))
     build_cached(factory(card, config)).predict(vol[:1])  # warm-up (model load, first call)
@@ -238,7 +239,7 @@ def case_stack(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {
         "case": "stack 32x512x512 xy",
         "preset": args.preset,
-        "precision": "int8" if args.quantized else "float32",
+        "precision": "int8" if args.quantized else "half" if args.half else "float32",
         "objects_per_xy_slice": per_slice,
         **res,
         "reference_empanada_s": {"no objects": 31.8, "~290 objects": 60.6, "issue 7 figure": 88.5},
@@ -255,13 +256,14 @@ def case_ortho(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         batch_size=args.batch_size,
         use_gpu=not args.cpu,
         use_quantized=args.quantized,
+        half_precision=args.half,
     )
     build_cached(factory(card, config)).predict(vol[:1])
     res = run_case(vol, card, config)
     return {
         "case": "ortho-plane 64x256x256 with consensus",
         "preset": args.preset,
-        "precision": "int8" if args.quantized else "float32",
+        "precision": "int8" if args.quantized else "half" if args.half else "float32",
         **res,
         "reference_empanada_s": {"no objects": 79.9, "with objects": 109.3},
     }
@@ -327,6 +329,9 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="do not use a GPU")
     parser.add_argument(
         "--quantized", action="store_true", help="int8 model on the CPU (stack and ortho)"
+    )
+    parser.add_argument(
+        "--half", action="store_true", help="bfloat16 where native (stack and ortho)"
     )
     parser.add_argument("--sizes", nargs="+", default=["64,64,64", "64,1024,1024", "512,1024,1024"])
     parser.add_argument("--shape", help=argparse.SUPPRESS)

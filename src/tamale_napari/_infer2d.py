@@ -25,13 +25,15 @@ from tamale.inference import (
     DOWNSAMPLING_CHOICES,
     Inference2DConfig,
     Inference2DResult,
-    choose_device,
-    half_precision_status,
     iter_infer_2d,
-    quantization_status,
 )
 from tamale.registry import get_card
-from tamale_napari._inference_params import parameter_widgets, read_values, show_values
+from tamale_napari._inference_params import (
+    parameter_widgets,
+    read_values,
+    show_values,
+    update_precision_controls,
+)
 from tamale_napari._layers import PlaneSelection, current_plane, layer_array
 from tamale_napari._model_choice import apply_recommended, model_combo
 from tamale_napari._workers import TaskRunner, report_error
@@ -78,9 +80,6 @@ class Inference2DDock(Container):
         for field, widget in self.params.items():
             setattr(self, field, widget)
         self.batch_mode = CheckBox(text="batch mode", value=False, tooltip=_tip("batch_mode"))
-        self.half_precision = CheckBox(
-            text="half precision", value=False, tooltip=_tip("half_precision")
-        )
         self.confine = ComboBox(
             label="confine to",
             choices=[WHOLE, VIEWPORT, SHAPES],
@@ -178,28 +177,7 @@ class Inference2DDock(Container):
         self.output_layer.visible = bool(self.output_to_layer.value)
 
     def _update_quantized(self, _value: Any = None) -> None:
-        """Offer the quantized model and half precision only where they run; say why not."""
-        name = self.model.value
-        card = None
-        q_ok, q_reason = False, "choose a model first"
-        h_ok, h_reason = False, "choose a model first"
-        if name:
-            try:
-                card = get_card(name)
-            except (TamaleInputError, ValueError) as exc:
-                q_reason = h_reason = str(exc)
-        if card is not None:
-            q_ok, q_reason = quantization_status(card)
-            device = choose_device(bool(self.use_gpu.value)).device
-            h_ok, h_reason = half_precision_status(card, device)
-        for box, ok, reason, field in (
-            (self.use_quantized, q_ok, q_reason, "use_quantized"),
-            (self.half_precision, h_ok, h_reason, "half_precision"),
-        ):
-            box.enabled = ok
-            if not ok:
-                box.value = False
-            box.tooltip = _tip(field) + ("" if ok else f"\n\nNot available: {reason}")
+        update_precision_controls(self.params, self.model.value)
 
     # -- config round trip -------------------------------------------------------------
     def to_config(self) -> Inference2DConfig:
@@ -207,7 +185,6 @@ class Inference2DDock(Container):
         values = {
             **read_values(self.params),
             "batch_mode": bool(self.batch_mode.value),
-            "half_precision": bool(self.half_precision.value),
         }
         try:
             return Inference2DConfig(**values)
@@ -220,8 +197,6 @@ class Inference2DDock(Container):
             raise TamaleInputError(f"downsampling {config.downsampling} is not offered")
         show_values(self.params, config)
         self.batch_mode.value = config.batch_mode
-        if self.half_precision.enabled or not config.half_precision:
-            self.half_precision.value = config.half_precision
 
     # -- running -------------------------------------------------------------------------
     def _run(self, _value: Any = None) -> None:

@@ -34,13 +34,17 @@ from pydantic import ValidationError
 
 from tamale.config import format_validation_error
 from tamale.errors import TamaleInputError
-from tamale.inference import quantization_status
 from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.volume import VolumeResult, anisotropy_message, iter_segment_volume
 from tamale.inference.volume_store import free_store_path, read_store_info
 from tamale.postprocess.median import MEDIAN_SIZES
 from tamale.registry import get_card
-from tamale_napari._inference_params import parameter_widgets, read_values, show_values
+from tamale_napari._inference_params import (
+    parameter_widgets,
+    read_values,
+    show_values,
+    update_precision_controls,
+)
 from tamale_napari._layers import layer_array
 from tamale_napari._model_choice import apply_recommended, model_combo
 from tamale_napari._workers import TaskRunner, report_error
@@ -191,6 +195,7 @@ class Inference3DDock(Container):
                 self.label_divisor,
                 self.min_area,
                 self.use_quantized,
+                self.half_precision,
                 self.tile_size,
                 self.tile_overlap,
                 self.batch_size,
@@ -233,6 +238,7 @@ class Inference3DDock(Container):
         self.plane.changed.connect(self._plane_changed)
         self.image.changed.connect(self._image_changed)
         self.model.changed.connect(self._update_quantized)
+        self.use_gpu.changed.connect(self._update_quantized)
         self.model.changed.connect(lambda name: apply_recommended(self, name))
         apply_recommended(self, self.model.value, notify=False)
         for name in ("inserted", "removed", "reordered"):
@@ -276,19 +282,7 @@ class Inference3DDock(Container):
         return anisotropy_message(tuple(layer.scale[-3:]), plane)
 
     def _update_quantized(self, _value: Any = None) -> None:
-        name = self.model.value
-        ok, reason = False, "choose a model first"
-        if name:
-            try:
-                ok, reason = quantization_status(get_card(name))
-            except (TamaleInputError, ValueError) as exc:
-                ok, reason = False, str(exc)
-        self.use_quantized.enabled = ok
-        if not ok:
-            self.use_quantized.value = False
-        self.use_quantized.tooltip = _tip("use_quantized") + (
-            "" if ok else f"\n\nNot available: {reason}"
-        )
+        update_precision_controls(self.params, self.model.value)
 
     # -- config round trip ------------------------------------------------------------------
     def to_config(self) -> Inference3DConfig:

@@ -13,7 +13,7 @@ from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, SpinBox, Widget
 
 from tamale.inference import DOWNSAMPLING_CHOICES, Inference2DConfig, gpu_name
 
-__all__ = ["parameter_widgets", "read_values", "show_values", "tip"]
+__all__ = ["parameter_widgets", "read_values", "show_values", "tip", "update_precision_controls"]
 
 
 def tip(field: str, config: type = Inference2DConfig) -> str:
@@ -72,6 +72,9 @@ def parameter_widgets(divisor_label: str = "max objects per class") -> dict[str,
         "use_quantized": CheckBox(
             text="use quantized model", value=False, tooltip=tip("use_quantized")
         ),
+        "half_precision": CheckBox(
+            text="half precision", value=False, tooltip=tip("half_precision")
+        ),
         "tile_size": SpinBox(
             label="tile size", value=2048, min=0, max=65536, step=256, tooltip=tip("tile_size")
         ),
@@ -105,3 +108,33 @@ def show_values(widgets: dict[str, Widget], config: Any) -> None:
         if isinstance(widget, CheckBox) and not widget.enabled and value:
             continue
         widget.value = value
+
+
+def update_precision_controls(widgets: dict[str, Widget], model: str | None) -> None:
+    """Offer the quantized model and half precision only where they run with ``model``
+    on the chosen device; a disabled box is cleared and its tooltip says why."""
+    from tamale.errors import TamaleInputError
+    from tamale.inference import choose_device, half_precision_status, quantization_status
+    from tamale.registry import get_card
+
+    card = None
+    q_ok, q_reason = False, "choose a model first"
+    h_ok, h_reason = False, "choose a model first"
+    if model:
+        try:
+            card = get_card(model)
+        except (TamaleInputError, ValueError) as exc:
+            q_reason = h_reason = str(exc)
+    if card is not None:
+        q_ok, q_reason = quantization_status(card)
+        device = choose_device(bool(widgets["use_gpu"].value)).device
+        h_ok, h_reason = half_precision_status(card, device)
+    for field, ok, reason in (
+        ("use_quantized", q_ok, q_reason),
+        ("half_precision", h_ok, h_reason),
+    ):
+        box = widgets[field]
+        box.enabled = ok
+        if not ok:
+            box.value = False
+        box.tooltip = tip(field) + ("" if ok else f"\n\nNot available: {reason}")

@@ -22,6 +22,7 @@ OPTION_TO_FIELD = {
     "max_objects_per_class": "label_divisor",
     "min_area": "min_area",
     "quantized": "use_quantized",
+    "half": "half_precision",
     "tile_size": "tile_size",
     "tile_overlap": "tile_overlap",
     "batch_size": "batch_size",
@@ -46,6 +47,12 @@ def add_2d_options(group: Any) -> None:
     group.add_argument("--cpu", action="store_true", help="do not use a GPU")
     group.add_argument(
         "--quantized", action="store_true", default=None, help="int8 model on the CPU"
+    )
+    group.add_argument(
+        "--half",
+        action="store_true",
+        default=None,
+        help="half precision (bfloat16 on CPUs that have it, float16 on CUDA)",
     )
     group.add_argument("--tile-size", type=int, help="tile side in model pixels; 0: no tiles")
     group.add_argument("--tile-overlap", type=int, help="tile overlap in model pixels (128)")

@@ -49,12 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--channel-axis", type=int, default=-1, help="channel axis for --channel (default -1)"
     )
     add_2d_options(parser)
-    parser.add_argument(
-        "--half",
-        action="store_true",
-        default=None,
-        help="half precision (bfloat16 on CPUs that have it, float16 on CUDA)",
-    )
     parser.add_argument("--roi", help="only segment Y0:Y1,X0:X1")
     parser.set_defaults(func=run)
 
@@ -105,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the folder of --out does not exist: {out.parent}")
 
-    updates = given_options(args, {"half": "half_precision"})
+    updates = given_options(args)
     if args.batch:
         updates["batch_mode"] = True
     config = layered_config(Inference2DConfig, args.model, args.config, updates)

@@ -32,6 +32,7 @@ SLAB_PARAMETERS = (
     "stuff_area",
     "min_area",
     "use_quantized",
+    "half_precision",
     "batch_size",
     "tile_size",
     "tile_overlap",

@@ -187,7 +187,7 @@ def resolve_box(
     return (ys, xs), mask
 
 
-def _choose_precision(
+def choose_precision(
     config: Inference2DConfig, device: torch.device, card: ModelCard
 ) -> tuple[str, str]:
     """Precision to run at and an optional message."""
@@ -265,7 +265,7 @@ def iter_infer_2d(
     if isinstance(model, str):
         model = get_card(model)  # unknown names fail here, before anything loads
     card = model.card if isinstance(model, Engine) else model
-    precision, note = _choose_precision(cfg, choice.device, card)
+    precision, note = choose_precision(cfg, choice.device, card)
     if note:
         messages.append(note)
 

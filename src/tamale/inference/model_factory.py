@@ -30,7 +30,8 @@ import torch
 from tamale.errors import TamaleInputError
 from tamale.inference.config import Inference2DConfig
 from tamale.inference.device import choose_device
-from tamale.inference.engine import card_key, get_engine, quantization_status
+from tamale.inference.engine import card_key, get_engine
+from tamale.inference.infer2d import choose_precision
 from tamale.inference.normalize import Normalizer, make_normalizer
 from tamale.inference.predict import predict_raw
 from tamale.inference.slice_model import ClassInfo
@@ -91,12 +92,8 @@ class ModelSegmenter:
         dev = choice.device
         if device is not None and dev.type == "cuda":
             dev = torch.device(device)
-        precision = "float32"
-        if cfg.use_quantized and dev.type == "cpu":
-            ok, reason = quantization_status(factory.card)
-            if not ok:
-                raise TamaleInputError(f"cannot use a quantized model: {reason}")
-            precision = "int8"
+        # the same choice as 2D inference (int8 on a CPU, bfloat16 / float16 where native)
+        precision, self.precision_note = choose_precision(cfg, dev, factory.card)
         self.engine = get_engine(factory.card, dev, precision)
         self.device = self.engine.device
         self.config = cfg

@@ -109,3 +109,21 @@ def test_cli_layers_defaults_card_yaml_options(make_tiny_model, tmp_path):
     assert (cfg3.downsampling, cfg3.min_area, cfg3.min_size) == (2, 50, 10)
     with pytest.raises(TamaleInputError, match="no-such-model"):
         layered_config(Inference2DConfig, "no-such-model")
+
+
+def test_3d_inference_takes_the_2d_precision_choice(tiny_model):
+    """Half precision and int8 are chosen for 3D exactly as for 2D (one implementation)."""
+    import torch
+
+    from tamale.inference.infer2d import choose_precision
+
+    vol = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    for cfg in (
+        Inference3DConfig(median_slices=1, half_precision=True, use_gpu=False),
+        Inference3DConfig(median_slices=1, use_quantized=False, use_gpu=False),
+    ):
+        result = segment_volume(vol, tiny_model, cfg)
+        (labels,) = result.labels.values()
+        assert np.asarray(labels).shape == (3, 64, 64)
+        want, _ = choose_precision(cfg, torch.device("cpu"), get_card(tiny_model))
+        assert want in ("float32", "bfloat16")
