@@ -27,8 +27,8 @@ from tamale.inference import (
     Inference2DResult,
     iter_infer_2d,
 )
-from tamale.registry import get_card
 from tamale_napari._inference_params import (
+    chosen_image_and_model,
     parameter_widgets,
     read_values,
     show_values,
@@ -220,20 +220,8 @@ class Inference2DDock(Container):
     def _work(self, token: Any) -> Any:
         """Validate everything, then return the engine's work generator (no layer changes)."""
         cfg = self.to_config()
-        layer = self.image.value
-        if layer is None:
-            raise TamaleInputError("choose an image layer (open or add an image first)")
-        if getattr(layer, "rgb", False):
-            raise TamaleInputError(
-                f"{layer.name!r} is an RGB image; the models take one grey channel: right-click "
-                "the layer > Split RGB, then choose one of the channels"
-            )
         name = self.model.value
-        if not name:
-            raise TamaleInputError(
-                "no model is registered: register one (Register model dock) and choose it"
-            )
-        get_card(name)  # an unknown or unreadable card fails here, before anything runs
+        layer = chosen_image_and_model(self.image.value, name, "an image")
         if self.viewer.dims.ndisplay != 2:
             raise TamaleInputError("switch the viewer to 2D display to choose a plane")
         data = layer_array(layer, 0)

@@ -38,8 +38,8 @@ from tamale.inference.config3d import Inference3DConfig
 from tamale.inference.volume import VolumeResult, anisotropy_message, iter_segment_volume
 from tamale.inference.volume_store import free_store_path, read_store_info
 from tamale.postprocess.median import MEDIAN_SIZES
-from tamale.registry import get_card
 from tamale_napari._inference_params import (
+    chosen_image_and_model,
     parameter_widgets,
     read_values,
     show_values,
@@ -355,18 +355,8 @@ class Inference3DDock(Container):
     def _work(self, token: Any) -> Any:
         """Validate everything, then return the engine's work generator (no layer changes)."""
         cfg = self.to_config()
-        layer = self.image.value
-        if layer is None:
-            raise TamaleInputError("choose an image layer (open or add a volume first)")
-        if getattr(layer, "rgb", False):
-            raise TamaleInputError(
-                f"{layer.name!r} is an RGB image; the models take one grey channel: right-click "
-                "the layer > Split RGB, then choose one of the channels"
-            )
         name = self.model.value
-        if not name:
-            raise TamaleInputError("no model is registered: register one and choose it")
-        get_card(name)
+        layer = chosen_image_and_model(self.image.value, name, "a volume")
         level = int(self.level.value) if getattr(layer, "multiscale", False) else 0
         data = layer_array(layer, level)
         chunks = _parse_chunks(self.chunk_size.value)

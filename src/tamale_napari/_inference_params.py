@@ -2,7 +2,9 @@
 
 :func:`parameter_widgets` builds one widget per :class:`~tamale.inference.Inference2DConfig`
 field shown in the docks (same labels, ranges and tooltips in both); :func:`read_values`
-and :func:`show_values` move values between those widgets and a configuration.
+and :func:`show_values` move values between those widgets and a configuration;
+:func:`update_precision_controls` offers int8 and half precision only where they run, and
+:func:`chosen_image_and_model` checks a dock's layer and model before a run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, SpinBox, Widget
 
 from tamale.inference import DOWNSAMPLING_CHOICES, Inference2DConfig, gpu_name
 
-__all__ = ["parameter_widgets", "read_values", "show_values", "tip", "update_precision_controls"]
+__all__ = [
+    "chosen_image_and_model",
+    "parameter_widgets",
+    "read_values",
+    "show_values",
+    "tip",
+    "update_precision_controls",
+]
 
 
 def tip(field: str, config: type = Inference2DConfig) -> str:
@@ -138,3 +147,27 @@ def update_precision_controls(widgets: dict[str, Widget], model: str | None) -> 
         if not ok:
             box.value = False
         box.tooltip = tip(field) + ("" if ok else f"\n\nNot available: {reason}")
+
+
+def chosen_image_and_model(layer: Any, model: str | None, what: str = "an image") -> Any:
+    """Check an inference dock's image layer and model before anything runs.
+
+    Raises TamaleInputError for a missing or RGB layer, no model, or a model whose card
+    cannot be read; returns the layer.
+    """
+    from tamale.errors import TamaleInputError
+    from tamale.registry import get_card
+
+    if layer is None:
+        raise TamaleInputError(f"choose an image layer (open or add {what} first)")
+    if getattr(layer, "rgb", False):
+        raise TamaleInputError(
+            f"{layer.name!r} is an RGB image; the models take one grey channel: right-click "
+            "the layer > Split RGB, then choose one of the channels"
+        )
+    if not model:
+        raise TamaleInputError(
+            "no model is registered: register one (Register model dock) and choose it"
+        )
+    get_card(model)  # an unknown or unreadable card fails here, before anything runs
+    return layer

@@ -37,7 +37,7 @@ def test_demo_segments_the_slice_on_screen_with_the_built_in_model(make_napari_v
     assert dock.downsampling.value == 2 and dock.min_area.value > 0
     qtbot.waitUntil(lambda: dock.last_layer is not None and not dock.runner.busy, timeout=120_000)
     image = viewer.layers[0]
-    assert image.name.startswith("vnc") or image.data.shape == (20, 384, 384)
+    assert image.name == "vnc ssTEM crop" and image.data.shape == (20, 384, 384)
     z = int(viewer.dims.current_step[0])
     labels = dock.last_layer
     assert labels.name.endswith(f"{BUILTIN_MODEL} 2D")

@@ -299,12 +299,11 @@ def iter_infer_2d(
     pending: list[tuple[int, int, np.ndarray]] = []
 
     def finish_image(n: int, labels: np.ndarray) -> None:
-        if box_mask is not None:
-            labels = np.where(box_mask, labels, 0)
-        if box_mask is not None or cfg.min_area > 0:
-            labels = drop_small_instances(labels, things, cfg.label_divisor, cfg.min_area)
+        kept = labels if box_mask is None else np.where(box_mask, labels, 0)
+        kept = drop_small_instances(kept, things, cfg.label_divisor, cfg.min_area)
+        if kept is not labels:  # confined or objects dropped: number 1..N again
             labels = renumber_instances(
-                labels, things, cfg.label_divisor, split=cfg.split_disconnected
+                kept, things, cfg.label_divisor, split=cfg.split_disconnected
             )
         target = out[n] if cfg.batch_mode else out
         target[box] = labels

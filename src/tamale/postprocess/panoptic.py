@@ -410,12 +410,24 @@ def drop_small_instances(
     if min_area <= 0:
         return labels
     labels = np.asarray(labels)
-    ids, inverse, counts = np.unique(labels.ravel(), return_inverse=True, return_counts=True)
+    flat = labels.ravel()
+    top = int(flat.max()) if flat.size else 0
+    if top < 4 * flat.size + 2**16:  # ids small enough to count directly (the usual case)
+        counts = np.bincount(flat, minlength=top + 1)
+        ids = np.flatnonzero(counts)
+        counts = counts[ids]
+        index = None
+    else:  # huge sparse ids: count by sorting instead
+        ids, index, counts = np.unique(flat, return_inverse=True, return_counts=True)
     cls = ids // label_divisor
     instance = (ids % label_divisor > 0) & np.isin(cls, np.asarray(sorted(things), dtype=cls.dtype))
     small = instance & (counts < min_area)
     if not small.any():
         return labels
-    return np.where(small[inverse].reshape(labels.shape), 0, labels).astype(
-        labels.dtype, copy=False
-    )
+    if index is None:
+        drop = np.zeros(top + 1, dtype=bool)
+        drop[ids[small]] = True
+        mask = drop[flat]
+    else:
+        mask = small[index]
+    return np.where(mask.reshape(labels.shape), 0, labels).astype(labels.dtype, copy=False)

@@ -32,6 +32,12 @@ def test_drop_small_instances_keeps_stuff_background_and_large_objects():
     np.testing.assert_array_equal(
         drop_small_instances(labels, {1, 3}, div, 3), np.where(labels == 3001, 0, labels)
     )
+    # huge, sparse ids (counted by sorting, not by a bincount of the largest id)
+    big_div = 2**30
+    sparse = np.where(labels > 0, (labels // div) * big_div + labels % div, 0).astype(np.int64)
+    np.testing.assert_array_equal(
+        drop_small_instances(sparse, {1}, big_div, 4), np.where(expected > 0, sparse, 0)
+    )
 
 
 def test_min_area_drops_small_instances_in_2d_and_renumbers():
@@ -116,14 +122,21 @@ def test_3d_inference_takes_the_2d_precision_choice(tiny_model):
     import torch
 
     from tamale.inference.infer2d import choose_precision
+    from tamale.inference.model_factory import model_factory
+    from tamale.inference.volume_source import open_volume
 
     vol = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    card = get_card(tiny_model)
     for cfg in (
         Inference3DConfig(median_slices=1, half_precision=True, use_gpu=False),
-        Inference3DConfig(median_slices=1, use_quantized=False, use_gpu=False),
+        Inference3DConfig(median_slices=1, use_quantized=True, use_gpu=False),
+        Inference3DConfig(median_slices=1, use_gpu=False),
     ):
+        want, _ = choose_precision(cfg, torch.device("cpu"), card)
+        segmenter = model_factory(tiny_model, cfg, open_volume(vol)).build()
+        assert segmenter.engine.precision == want
+        if not cfg.half_precision and not cfg.use_quantized:
+            assert want == "float32"
         result = segment_volume(vol, tiny_model, cfg)
         (labels,) = result.labels.values()
         assert np.asarray(labels).shape == (3, 64, 64)
-        want, _ = choose_precision(cfg, torch.device("cpu"), get_card(tiny_model))
-        assert want in ("float32", "bfloat16")
