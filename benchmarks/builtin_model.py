@@ -36,8 +36,10 @@ DIV = 65536
 
 
 def _keys(labels: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels).astype(np.int64) % DIV
-    return np.where(labels > 0, (np.int64(1) << np.int64(32)) | labels, 0)
+    """Segment keys of one-class instance labels (ids taken modulo the divisor)."""
+    from tamale.training.metrics import segment_keys
+
+    return segment_keys(np.asarray(labels).astype(np.int64) % DIV, None, (1,))
 
 
 def _card(path: str | None):
