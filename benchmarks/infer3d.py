@@ -277,7 +277,12 @@ def case_memory_one(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     made = time.perf_counter() - t
     card = random_card("tiny", tmp)
     config = Inference3DConfig(
-        min_size=50, min_extent=3, batch_size=args.batch_size, use_gpu=not args.cpu
+        min_size=50,
+        min_extent=3,
+        batch_size=args.batch_size,
+        use_gpu=not args.cpu,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
     )
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res = run_case(str(src), card, config, out=tmp / "out.zarr", chunks=64)
@@ -301,6 +306,10 @@ def case_memory(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             size,
             "--batch-size",
             str(args.batch_size),
+            "--tile-size",
+            str(args.tile_size),
+            "--tile-overlap",
+            str(args.tile_overlap),
         ]
         if args.cpu:
             cmd.append("--cpu")
@@ -310,6 +319,7 @@ def case_memory(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {
         "case": "stack inference to zarr, tiny preset, peak RSS per volume size",
         "tile_size": args.tile_size,
+        "tile_overlap": args.tile_overlap,
         "runs": runs,
         "peak_growth": round(max(peaks) / min(peaks) - 1, 3),
         "goal": "peak within 20% from the smallest to the largest volume",
@@ -338,6 +348,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny volumes (smoke test)")
     parser.add_argument(
         "--tile-size", type=int, default=256, help="memory case: tile side (model pixels)"
+    )
+    parser.add_argument(
+        "--tile-overlap", type=int, default=64, help="memory case: tile overlap (model pixels)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:

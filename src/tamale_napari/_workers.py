@@ -69,6 +69,25 @@ def report_error(exc: BaseException) -> None:
         notification_manager.receive_error(type(exc), exc, exc.__traceback__)
 
 
+class StatusLabel(Label):
+    """A dock's status line: long summaries (object counts, output paths) wrap instead
+    of being cut by a narrow dock, and the whole line is also the tooltip (a path has
+    no space to wrap at)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.native.setWordWrap(True)
+
+    @property
+    def value(self) -> str:
+        return super().value
+
+    @value.setter
+    def value(self, text: str) -> None:
+        Label.value.fset(self, text)  # type: ignore[attr-defined]
+        self.tooltip = str(text) or None
+
+
 class TaskRunner(Container):
     """Run / Cancel buttons, a progress bar and a status line for one dock.
 
@@ -89,7 +108,7 @@ class TaskRunner(Container):
             text="Cancel", enabled=False, tooltip="Stop the running task (nothing is half-written)"
         )
         self.progress_bar = ProgressBar(value=0, min=0, max=1, visible=False, label="")
-        self.status = Label(value="")
+        self.status = StatusLabel(value="")
         buttons = Container(
             layout="horizontal", widgets=[self.run_button, self.cancel_button], labels=False
         )

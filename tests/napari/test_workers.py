@@ -111,3 +111,12 @@ def test_closing_the_dock_cancels_its_task_quietly(qtbot):
     runner.native.deleteLater()  # the user closes the dock
     qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
     assert tokens[0].cancelled
+
+
+def test_long_status_lines_wrap_and_are_the_tooltip(runner, qtbot):
+    text = "3D done: 1234 mitochondria in 512 slices, written to /data/run/a_long_name.zarr"
+    runner.status.value = text
+    assert runner.status.native.wordWrap()
+    assert runner.status.tooltip == text
+    runner.status.value = ""
+    assert not runner.status.tooltip
