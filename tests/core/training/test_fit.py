@@ -95,6 +95,17 @@ def test_cancel_leaves_a_loadable_checkpoint(make_config, tmp_path):
     assert "trained" not in list_models()  # a cancelled run registers nothing
 
 
+def test_cpu_training_runs_channels_last_and_exports_plain_weights(make_config, tmp_path):
+    # channels-last convolutions are the faster CPU path (docs/performance.md, Training)
+    result = fit(make_config(iterations=2, checkpoint_every=2))
+    state = load_checkpoint(tmp_path / "models" / "trained" / "checkpoints" / "last.pt")
+    convs = {k: v for k, v in state["model"].items() if v.ndim == 4 and min(v.shape[:2]) > 1}
+    assert convs and all(v.is_contiguous(memory_format=torch.channels_last) for v in convs.values())
+    exported = load_state_dict(result.output_dir / "weights.safetensors")
+    assert all(exported[k].is_contiguous() for k in convs)
+    torch.testing.assert_close({k: exported[k] for k in convs}, convs, rtol=0, atol=0)
+
+
 def test_same_seed_same_model_other_seed_other_model(make_config):
     a = fit(make_config(model_name="a", register_model=False))
     b = fit(make_config(model_name="b", register_model=False))
