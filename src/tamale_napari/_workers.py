@@ -24,6 +24,7 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import notification_manager, show_error, show_info
+from qtpy.QtWidgets import QSizePolicy
 
 from tamale.config import ConfigError
 from tamale.errors import TamaleInputError
@@ -70,13 +71,16 @@ def report_error(exc: BaseException) -> None:
 
 
 class StatusLabel(Label):
-    """A dock's status line: long summaries (object counts, output paths) wrap instead
-    of being cut by a narrow dock, and the whole line is also the tooltip (a path has
-    no space to wrap at)."""
+    """A dock's status line whose whole text is also its tooltip: a long summary
+    (object counts, an output path) that a narrow dock cuts off is read by hovering.
+    (Word wrap was tried: docks squeezed into tabs then gave the label a few pixels
+    of height and cut every line.)"""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.native.setWordWrap(True)
+        # take the dock's whole width, whatever text was shown first (with its own size
+        # hint the label kept the width of "starting..." and cut the summary after it)
+        self.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
     @property
     def value(self) -> str:
