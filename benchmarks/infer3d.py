@@ -5,8 +5,9 @@ Prints one JSON document. Cases:
 ``stack``   Panoptic-DeepLab-R50 (random weights), 32x512x512, xy stack (median 3)
 ``ortho``   the same network, 64x256x256, ortho-plane with consensus
 ``memory``  a small preset (``tiny``), stack inference to zarr, from 64^3 up to
-            512x1024x1024 (``--sizes``); each size runs in a fresh process and reports
-            its peak resident memory (the input is generated as a zarr store chunk by chunk)
+            512x1024x1024 (``--sizes``), slices cut into tiles (``--tile-size`` 256,
+            ``--tile-overlap`` 64; 0 = whole slices); each size runs in a fresh process
+            and reports its peak resident memory (the input is generated as a zarr store chunk by chunk)
 
 Realistic outputs: a random-weight network predicts nothing, so -- as in the reference
 figures -- its outputs are replaced by ideal ones holding the test objects. The network
