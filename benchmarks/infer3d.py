@@ -223,24 +223,34 @@ def run_case(
     }
 
 
-def case_stack(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    vol = object_volume((8, 128, 128) if args.quick else (32, 512, 512), args.objects)
-    card = random_card(args.preset, tmp)
-    config = Inference3DConfig(
+def _timed_config(args: argparse.Namespace, **fields: Any) -> Inference3DConfig:
+    """The stack and ortho cases' parameters (the reference's filters, the chosen precision)."""
+    return Inference3DConfig(
         min_size=100,
         min_extent=3,
         batch_size=args.batch_size,
         use_gpu=not args.cpu,
         use_quantized=args.quantized,
         half_precision=args.half,
+        **fields,
     )
+
+
+def _precision(args: argparse.Namespace) -> str:
+    return "int8" if args.quantized else "half" if args.half else "float32"
+
+
+def case_stack(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    vol = object_volume((8, 128, 128) if args.quick else (32, 512, 512), args.objects)
+    card = random_card(args.preset, tmp)
+    config = _timed_config(args)
     per_slice = float(np.mean([split_pieces(s).n for s in vol]))
     build_cached(factory(card, config)).predict(vol[:1])  # warm-up (model load, first call)
     res = run_case(vol, card, config)
     return {
         "case": "stack 32x512x512 xy",
         "preset": args.preset,
-        "precision": "int8" if args.quantized else "half" if args.half else "float32",
+        "precision": _precision(args),
         "objects_per_xy_slice": per_slice,
         **res,
         "reference_empanada_s": {"no objects": 31.8, "~290 objects": 60.6, "issue 7 figure": 88.5},
@@ -250,21 +260,13 @@ def case_stack(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def case_ortho(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     vol = object_volume((16, 64, 64) if args.quick else (64, 256, 256), max(1, args.objects // 4))
     card = random_card(args.preset, tmp)
-    config = Inference3DConfig(
-        plane="ortho",
-        min_size=100,
-        min_extent=3,
-        batch_size=args.batch_size,
-        use_gpu=not args.cpu,
-        use_quantized=args.quantized,
-        half_precision=args.half,
-    )
+    config = _timed_config(args, plane="ortho")
     build_cached(factory(card, config)).predict(vol[:1])
     res = run_case(vol, card, config)
     return {
         "case": "ortho-plane 64x256x256 with consensus",
         "preset": args.preset,
-        "precision": "int8" if args.quantized else "half" if args.half else "float32",
+        "precision": _precision(args),
         **res,
         "reference_empanada_s": {"no objects": 79.9, "with objects": 109.3},
     }

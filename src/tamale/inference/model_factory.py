@@ -93,7 +93,7 @@ class ModelSegmenter:
         if device is not None and dev.type == "cuda":
             dev = torch.device(device)
         # the same choice as 2D inference (int8 on a CPU, bfloat16 / float16 where native)
-        precision, self.precision_note = choose_precision(cfg, dev, factory.card)
+        precision, _note = choose_precision(cfg, dev, factory.card)
         self.engine = get_engine(factory.card, dev, precision)
         self.device = self.engine.device
         self.config = cfg
