@@ -423,3 +423,7 @@ class Inference3DDock(Container):
         where = f" -> {result.store}" if result.store else ""
         self.runner.status.value = f"{counts}{where}"
         show_info(f"3D inference: {counts}{where}")
+        shown = self.anisotropy_warning()  # already shown when the plane was chosen
+        for message in result.messages:
+            if message != shown:
+                show_info(message)

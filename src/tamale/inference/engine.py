@@ -30,6 +30,7 @@ from tamale.registry import ModelCard, get_card
 __all__ = [
     "Engine",
     "ModelCache",
+    "choose_precision",
     "clear_cache",
     "default_cache",
     "get_engine",
@@ -159,6 +160,38 @@ def half_precision_status(card: ModelCard, device: torch.device | str) -> tuple[
     if not ok:
         return False, "this CPU has no native bfloat16 instructions (AVX512-BF16 or AMX)"
     return True, ""
+
+
+def choose_precision(config: Any, device: torch.device, card: ModelCard) -> tuple[str, str]:
+    """The precision a run asks for (``config.use_quantized``, ``config.half_precision``)
+    gets on ``device``, and a message when it falls back (empty otherwise).
+
+    The one choice of 2D inference, of every 3D worker and of the 3D run's up-front
+    messages.
+
+    Raises
+    ------
+    TamaleInputError
+        When int8 is asked for on a CPU and no quantized model can be had.
+    """
+    if config.use_quantized:
+        if device.type == "cpu":
+            ok, reason = quantization_status(card)
+            if not ok:
+                raise TamaleInputError(f"cannot use a quantized model: {reason}")
+            return "int8", ""
+        note = (
+            "the quantized model runs on the CPU only; using the float model on the GPU "
+            "(turn off 'use GPU' to run quantized)"
+        )
+        if not config.half_precision:
+            return "float32", note
+    if config.half_precision:
+        ok, reason = half_precision_status(card, device)
+        if ok:
+            return ("float16" if device.type == "cuda" else "bfloat16"), ""
+        return "float32", f"half precision not used: {reason}; running in float32"
+    return "float32", ""
 
 
 def _calibration_batches(card: ModelCard, padding_factor: int) -> list[torch.Tensor]:

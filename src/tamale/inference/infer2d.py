@@ -33,9 +33,8 @@ from tamale.inference.device import choose_device
 from tamale.inference.engine import (
     Engine,
     ModelCache,
+    choose_precision,
     get_engine,
-    half_precision_status,
-    quantization_status,
 )
 from tamale.inference.normalize import make_normalizer
 from tamale.inference.predict import predict_raw
@@ -185,30 +184,6 @@ def resolve_box(
     if ys.stop <= ys.start or xs.stop <= xs.start:
         raise TamaleInputError(f"the region {ys.start}:{ys.stop}, {xs.start}:{xs.stop} is empty")
     return (ys, xs), mask
-
-
-def choose_precision(
-    config: Inference2DConfig, device: torch.device, card: ModelCard
-) -> tuple[str, str]:
-    """Precision to run at and an optional message."""
-    if config.use_quantized:
-        if device.type == "cpu":
-            ok, reason = quantization_status(card)
-            if not ok:
-                raise TamaleInputError(f"cannot use a quantized model: {reason}")
-            return "int8", ""
-        note = (
-            "the quantized model runs on the CPU only; using the float model on the GPU "
-            "(turn off 'use GPU' to run quantized)"
-        )
-        if not config.half_precision:
-            return "float32", note
-    if config.half_precision:
-        ok, reason = half_precision_status(card, device)
-        if ok:
-            return ("float16" if device.type == "cuda" else "bfloat16"), ""
-        return "float32", f"half precision not used: {reason}; running in float32"
-    return "float32", ""
 
 
 def iter_infer_2d(

@@ -30,8 +30,7 @@ import torch
 from tamale.errors import TamaleInputError
 from tamale.inference.config import Inference2DConfig
 from tamale.inference.device import choose_device
-from tamale.inference.engine import card_key, get_engine
-from tamale.inference.infer2d import choose_precision
+from tamale.inference.engine import card_key, choose_precision, get_engine
 from tamale.inference.normalize import Normalizer, make_normalizer
 from tamale.inference.predict import predict_raw
 from tamale.inference.slice_model import ClassInfo
@@ -187,6 +186,20 @@ class ModelSegmenterFactory:
 
     def build(self, device: str | None = None) -> ModelSegmenter:
         return ModelSegmenter(self, device)
+
+    def notes(self) -> list[str]:
+        """What a worker on this machine will do differently from what was asked (no
+        GPU, or a precision fallback), as 2D inference reports it; empty when nothing.
+
+        Raises
+        ------
+        TamaleInputError
+            When int8 is asked for on a CPU and no quantized model can be had (before
+            any worker starts).
+        """
+        choice = choose_device(self.config.use_gpu)
+        _, note = choose_precision(self.config, choice.device, self.card)
+        return [m for m in (choice.message, note) if m]
 
     def describe(self) -> dict[str, Any]:
         weights = self.card.weights

@@ -126,6 +126,11 @@ class VolumeResult:
         The output store.
     config : Inference3DConfig
     voxel_size : tuple of float or None
+    metadata : dict
+        The run's parameters, model and layout (also stored in the output).
+    messages : list of str
+        Warnings about the run: anisotropic voxels, no GPU, a precision that fell
+        back (each was also yielded as a ``"warning"`` progress event).
     """
 
     labels: dict[str, Any]
@@ -136,6 +141,7 @@ class VolumeResult:
     config: Inference3DConfig
     voxel_size: tuple[float, float, float] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
 
 
 def _normalize_chunks(chunks: Any, shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -256,10 +262,18 @@ def iter_segment_volume(
     factory = _resolve_factory(model, config, source)
     classes = _effective_classes(factory, config)
     planes = config.planes
+    messages: list[str] = []
     message = anisotropy_message(voxel_size, config.plane)
     if message:
         if warn:
             warnings.warn(message, AnisotropyWarning, stacklevel=2)
+        messages.append(message)
+    # the device and precision this machine's workers will get (a remote cluster's
+    # workers choose on their own machines)
+    notes = getattr(factory, "notes", None)
+    if notes is not None and scheduler in (None, "local"):
+        messages.extend(notes())
+    for message in messages:
         yield ProgressEvent("warning", 0, None, message)
 
     # a run being resumed keeps the layout it started with
@@ -331,6 +345,7 @@ def iter_segment_volume(
             store.fail()
             raise
         result.voxel_size = tuple(voxel_size) if voxel_size is not None else None  # type: ignore[assignment]
+        result.messages = messages
         result.metadata = dict(
             info,
             n_objects=result.n_objects,

@@ -121,7 +121,7 @@ def test_3d_inference_takes_the_2d_precision_choice(tiny_model):
     """Half precision and int8 are chosen for 3D exactly as for 2D (one implementation)."""
     import torch
 
-    from tamale.inference.infer2d import choose_precision
+    from tamale.inference.engine import choose_precision
     from tamale.inference.model_factory import model_factory
     from tamale.inference.volume_source import open_volume
 
@@ -140,3 +140,29 @@ def test_3d_inference_takes_the_2d_precision_choice(tiny_model):
         result = segment_volume(vol, tiny_model, cfg)
         (labels,) = result.labels.values()
         assert np.asarray(labels).shape == (3, 64, 64)
+
+
+def test_3d_inference_reports_a_precision_fallback_like_2d(tiny_model, monkeypatch):
+    """`--half` on a CPU without native bfloat16: the run says it used float32 (a
+    warning event, shown by the CLI's progress line, and VolumeResult.messages)."""
+    import tamale.inference.engine as engine_mod
+    from tamale.progress import ProgressEvent
+
+    real = engine_mod._models_attr
+    monkeypatch.setattr(
+        engine_mod,
+        "_models_attr",
+        lambda name: (
+            (lambda device: (False, "no bf16 here")) if name == "bfloat16_available" else real(name)
+        ),
+    )
+    vol = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    events: list[ProgressEvent] = []
+    cfg = Inference3DConfig(median_slices=1, half_precision=True, use_gpu=False)
+    result = segment_volume(vol, tiny_model, cfg, progress=events.append)
+    want = "half precision not used: no bf16 here; running in float32"
+    assert result.messages == [want]
+    assert [e.message for e in events if e.stage == "warning"] == [want]
+    # nothing to say when nothing falls back
+    plain = segment_volume(vol, tiny_model, cfg.model_copy(update={"half_precision": False}))
+    assert plain.messages == []
