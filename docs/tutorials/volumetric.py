@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--crop", help="segment only the first Z,Y,X voxels (a quick try)")
     parser.add_argument("--median", type=int, default=3)
     parser.add_argument("--min-size", type=int, default=500)
+    parser.add_argument("--min-extent", type=int, default=5, help="min box extent (voxels)")
     args = parser.parse_args()
 
     image = tifffile.imread(args.data / "image.tif")
@@ -66,7 +67,13 @@ def main() -> None:
     volume = np.asarray(image[region])
     # the model's recommended parameters, then this script's options
     base = recommended_config(get_card(args.model), Inference3DConfig(plane="xy"))
-    config = base.model_copy(update={"median_slices": args.median, "min_size": args.min_size})
+    config = base.model_copy(
+        update={
+            "median_slices": args.median,
+            "min_size": args.min_size,
+            "min_extent": args.min_extent,
+        }
+    )
     start = time.perf_counter()
     result = segment_volume(
         volume,
