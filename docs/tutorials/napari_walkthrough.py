@@ -133,6 +133,8 @@ def finetune(args: argparse.Namespace) -> None:
     shot(viewer, "finetune_model_info.png")
     viewer.window.remove_dock_widget(info.native.parent())
     d = infer(viewer, app, base, "panoptic_tile", "before finetuning")
+    shot(viewer, "finetune_before.png")
+    scores = {"before": _tile_scores(d.last_layer.data, mito)}
     viewer.window.remove_dock_widget(d.native.parent())
     _, dock = viewer.window.add_plugin_dock_widget("tamale", "Finetune a model")
     dock.base_model.value = base
@@ -156,9 +158,23 @@ def finetune(args: argparse.Namespace) -> None:
     shot(viewer, "finetune_dock.png")
     (work / "finetune_result.json").write_text(json.dumps(dock.last_result.validation, indent=1))
     viewer.window.remove_dock_widget(dock.native.parent())
-    infer(viewer, app, "mito-tile", "panoptic_tile", "after finetuning")
+    viewer.layers["before finetuning"].visible = False
+    d = infer(viewer, app, "mito-tile", "panoptic_tile", "after finetuning")
     shot(viewer, "finetune_result.png")
+    scores["after"] = _tile_scores(d.last_layer.data, mito)
+    (work / "finetune_scores.json").write_text(json.dumps(scores, indent=1))
+    print(json.dumps(scores, indent=1), flush=True)
     viewer.close()
+
+
+def _tile_scores(labels, truth) -> dict:
+    """F1@0.5, PQ, semantic IoU and object counts of one-class labels against the tile's."""
+    from tamale.training.metrics import score_labels
+
+    s = score_labels(np.asarray(labels), truth)
+    out = {k: round(float(s[k]), 3) for k in ("f1", "pq", "iou", "tp", "fp", "fn")}
+    out["objects"] = int(len(np.unique(np.asarray(labels))) - 1)
+    return out
 
 
 def main() -> None:

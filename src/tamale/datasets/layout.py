@@ -112,7 +112,7 @@ def scan_training_set(root: str | Path) -> TrainingSetIndex:
         If ``root`` is not a directory or holds no source with an
         ``images``/``masks`` pair of folders.
     """
-    root = Path(root)
+    root = Path(root).expanduser()
     if not root.is_dir():
         raise TamaleInputError(f"training set directory not found: {root}")
     index = TrainingSetIndex(root=root)

@@ -215,7 +215,7 @@ def iter_store_patches(
         raise TamaleInputError(f"{len(images)} patches but {len(provenance)} provenance records")
     pairs = [_check_pair(im, m, i) for i, (im, m) in enumerate(zip(images, masks))]
 
-    save_dir = Path(save_dir)
+    save_dir = Path(save_dir).expanduser()
     if not save_dir.is_dir():
         raise TamaleInputError(f"save directory does not exist: {save_dir}")
     if not os.access(save_dir, os.W_OK):

@@ -221,3 +221,15 @@ def test_summary_and_cli(tmp_path: Path):
     assert (
         "3 image/mask pairs" in out.stdout and "image without mask: b_src/orphan.tiff" in out.stdout
     )
+
+
+def test_a_home_relative_save_directory_is_the_users_home(tmp_path: Path, monkeypatch):
+    """``~/...`` as typed in the tutorials means the home folder, not a folder named ``~``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sets").mkdir()
+    result = store_patches("~/sets", "ds", "img", *patches(2))
+    assert not (tmp_path / "~").exists()
+    assert len(scan_training_set("~/sets/ds").pairs) == 2
+    assert len(scan_training_set(tmp_path / "sets" / "ds").pairs) == 2
+    assert Path(result.dataset_dir) == tmp_path / "sets" / "ds"
