@@ -31,7 +31,8 @@ def open_demo(
 
     The inference docks get ``model`` (when it is registered) and, with ``segment``,
     the 2D inference dock starts segmenting the slice on screen (in a worker thread:
-    the window stays responsive and the result appears as a labels layer). Returns the
+    the window stays responsive and the result appears as a labels layer; the sample's
+    ground truth is hidden under it). Returns the
     viewer and the dock widgets by display name.
     """
     viewer = viewer if viewer is not None else napari.Viewer(title="tamale demo")
@@ -49,6 +50,10 @@ def open_demo(
             dock.model.value = model
     if segment and infer2d is not None and model and infer2d.model.value == model:
         images = [layer for layer in viewer.layers if isinstance(layer, napari.layers.Image)]
+        # the sample's ground truth stays in the layer list, hidden under the result
+        for layer in viewer.layers:
+            if isinstance(layer, napari.layers.Labels):
+                layer.visible = False
         if images:
             infer2d.image.value = images[0]
             show_info(f"segmenting the slice on screen with {model!r}")

@@ -38,6 +38,9 @@ def test_demo_segments_the_slice_on_screen_with_the_built_in_model(make_napari_v
     qtbot.waitUntil(lambda: dock.last_layer is not None and not dock.runner.busy, timeout=120_000)
     image = viewer.layers[0]
     assert image.name == "vnc ssTEM crop" and image.data.shape == (20, 384, 384)
+    # the ground truth is there to compare with, hidden under the result
+    assert viewer.layers["vnc ssTEM crop mitochondria"].visible is False
+    assert dock.last_layer.visible is True
     z = int(viewer.dims.current_step[0])
     labels = dock.last_layer
     assert labels.name.endswith(f"{BUILTIN_MODEL} 2D")
