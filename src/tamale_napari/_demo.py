@@ -32,8 +32,8 @@ def open_demo(
     The inference docks get ``model`` (when it is registered) and, with ``segment``,
     the 2D inference dock starts segmenting the slice on screen (in a worker thread:
     the window stays responsive and the result appears as a labels layer; the sample's
-    ground truth is hidden under it). Returns the
-    viewer and the dock widgets by display name.
+    ground truth is hidden under it). Returns the viewer and the dock widgets by display
+    name.
     """
     viewer = viewer if viewer is not None else napari.Viewer(title="tamale demo")
     viewer.open_sample(PLUGIN, sample)

@@ -11,12 +11,10 @@ from tamale.datasets import scan_training_set
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "tutorials" / "annotate-training-set.md"
 
 
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
-
-
-def test_tutorial_console_steps(make_napari_viewer, tmp_path, shared_data: Path, capsys):
-    code = "\n".join(python_blocks(TUTORIAL.read_text()))
+def test_tutorial_console_steps(
+    make_napari_viewer, tutorial_code, tmp_path, shared_data: Path, capsys
+):
+    code = tutorial_code("annotate-training-set.md")
     code, n_data = re.subn(
         r"^DATA = .*$", f"DATA = Path({str(shared_data / 'vnc_sstem')!r})", code, flags=re.M
     )

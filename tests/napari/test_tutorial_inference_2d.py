@@ -12,12 +12,8 @@ import tifffile
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "tutorials" / "inference-2d.md"
 
 
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
-
-
-def test_tutorial_console_steps(make_napari_viewer, tmp_path, capsys):
-    code = "\n".join(python_blocks(TUTORIAL.read_text()))
+def test_tutorial_console_steps(make_napari_viewer, tutorial_code, tmp_path, capsys):
+    code = tutorial_code("inference-2d.md")
     code, n_out = re.subn(r"^OUT = .*$", f"OUT = Path({str(tmp_path)!r})", code, flags=re.M)
     assert n_out == 1
     viewer = make_napari_viewer()

@@ -4,7 +4,7 @@ iterations, batch size and working folder are made small for the test)."""
 
 from __future__ import annotations
 
-import re
+import ast
 import sys
 from pathlib import Path
 
@@ -19,25 +19,15 @@ from tamale.samples import vnc_sstem_crop
 TUTORIALS = Path(__file__).resolve().parents[2] / "docs" / "tutorials"
 
 
-def console_code(name: str, replacements: dict[str, str]) -> str:
-    """The tutorial's Python blocks joined, each replacement made exactly where written."""
-    text = (TUTORIALS / name).read_text()
-    code = "\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.S))
-    for old, new in replacements.items():
-        assert old in code, f"{name} no longer has {old!r}"
-        code = code.replace(old, new)
-    return code
-
-
 def run(code: str, name: str, viewer) -> None:
     exec(compile(code, str(TUTORIALS / name), "exec"), {"viewer": viewer})
 
 
-def test_volumetric_tutorial_console_step(make_napari_viewer, capsys):
+def test_volumetric_tutorial_console_step(make_napari_viewer, tutorial_code, capsys):
     sample = vnc_sstem_crop()
     viewer = make_napari_viewer()
     viewer.add_image(sample.image, name=sample.name, scale=sample.spacing)
-    run(console_code("volumetric.md", {}), "volumetric.md", viewer)
+    run(tutorial_code("volumetric.md"), "volumetric.md", viewer)
     assert [layer.name for layer in viewer.layers] == [sample.name, f"{sample.name}-mitochondria"]
     labels = viewer.layers[f"{sample.name}-mitochondria"]
     assert labels.data.shape == sample.image.shape and labels.data.dtype == np.uint32
@@ -50,9 +40,11 @@ def test_volumetric_tutorial_console_step(make_napari_viewer, capsys):
 
 
 @pytest.mark.slow
-def test_finetune_tutorial_console_steps(make_napari_viewer, shared_data, tmp_path, capsys):
+def test_finetune_tutorial_console_steps(
+    make_napari_viewer, tutorial_code, shared_data, tmp_path, capsys
+):
     work = str(tmp_path / "tutorial")
-    code = console_code(
+    code = tutorial_code(
         "finetune-existing-model.md",
         {
             '"../shared/data/': f'"{shared_data}/',
@@ -86,7 +78,7 @@ def test_finetune_tutorial_console_steps(make_napari_viewer, shared_data, tmp_pa
 
 @pytest.mark.slow
 def test_panoptic_training_tutorial_console_steps(
-    make_napari_viewer, shared_data, tmp_path, capsys
+    make_napari_viewer, tutorial_code, shared_data, tmp_path, capsys
 ):
     sys.path.insert(0, str(TUTORIALS))
     try:
@@ -95,7 +87,7 @@ def test_panoptic_training_tutorial_console_steps(
         sys.path.remove(str(TUTORIALS))
     work = tmp_path / "tutorial"
     build_set(shared_data, work)
-    code = console_code(
+    code = tutorial_code(
         "train-panoptic-model.md",
         {
             '"~/tamale-tutorial/': f'"{work}/',
@@ -116,7 +108,7 @@ def test_panoptic_training_tutorial_console_steps(
     ]
     assert card.label_divisor == 1000 and card.inference.get("downsampling") == 2
     assert out[-2].endswith(str(work / "models" / "vnc-panoptic" / "card.yaml"))
-    counts = eval(out[-1], {})  # object_counts(): class name -> number of objects
+    counts = ast.literal_eval(out[-1])  # object_counts(): class name -> number of objects
     assert set(counts) <= {"membrane", "mitochondria", "glia"}
     labels = viewer.layers["vnc-panoptic"].data
     assert labels.shape == (1024, 1024) and set(np.unique(labels // 1000)) <= {0, 1, 2, 3}
